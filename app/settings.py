@@ -1,0 +1,24 @@
+"""Service settings, read once at start-up from ``GAN3D_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BUNDLE_DIR = Path("models/gan3d-cpu")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GAN3D_", extra="forbid")
+
+    host: str = "127.0.0.1"  # bind address; the container sets 0.0.0.0
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)  # uvicorn processes (one per GPU on GPU hosts)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    bundle_dir: Path = DEFAULT_BUNDLE_DIR  # model bundle to serve (must verify)
+    # ONNX Runtime execution providers, tried in order; unavailable ones are skipped and logged.
+    providers: list[str] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    intra_op_threads: int = Field(default=0, ge=0)  # 0 = one per physical core

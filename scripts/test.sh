@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install everything the tests need into ./.venv and run them. The README's test command.
+# torch==2.13.0 is pinned here because on gan3d's build machines pip takes that CPU wheel from
+# local disk in seconds (an unpinned torch pulls a multi-GB CUDA build); elsewhere it is an
+# ordinary PyPI release. Any torch >= 2.4 works for training (pyproject extra `train`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d .venv ] || python3 -m venv .venv
+. .venv/bin/activate
+pip install -q --disable-pip-version-check torch==2.13.0 -e '.[train,dev]'
+set +e
+python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "pytest collected no tests: failing" >&2
+  exit 1
+fi
+exit "$rc"

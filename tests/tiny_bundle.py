@@ -1,0 +1,126 @@
+"""Small valid bundles for tests, built with onnx.helper (random weights: fixtures only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from app.bundle import (
+    ImageSpec,
+    LatentSpec,
+    Manifest,
+    OnnxSignature,
+    TensorSpec,
+    file_entry,
+    write_manifest,
+)
+
+
+def _save(graph: onnx.GraphProto, path: Path) -> None:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def generator_onnx(path: Path, *, z: int, r: int, seed: int = 0, out_name: str = "voxels") -> None:
+    """z [batch, z] -> sigmoid(z @ W) reshaped to [batch, 1, r, r, r]."""
+    rng = np.random.default_rng(seed)
+    w = numpy_helper.from_array(rng.normal(size=(z, r**3)).astype(np.float32), "W")
+    shape = numpy_helper.from_array(np.array([-1, 1, r, r, r], dtype=np.int64), "shape")
+    nodes = [
+        helper.make_node("MatMul", ["z", "W"], ["h"]),
+        helper.make_node("Sigmoid", ["h"], ["p"]),
+        helper.make_node("Reshape", ["p", "shape"], [out_name]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "generator",
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", z])],
+        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["batch", 1, r, r, r])],
+        initializer=[w, shape],
+    )
+    _save(graph, path)
+
+
+def encoder_onnx(
+    path: Path, *, in_shape: list[int], z: int, input_name: str, seed: int = 1
+) -> None:
+    """x [batch, *in_shape] -> flatten -> (mu, logvar) [batch, z]."""
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(in_shape))
+    w = numpy_helper.from_array((rng.normal(size=(n, 2 * z)) / np.sqrt(n)).astype(np.float32), "W")
+    nodes = [
+        helper.make_node("Flatten", [input_name], ["f"], axis=1),
+        helper.make_node("MatMul", ["f", "W"], ["h"]),
+        helper.make_node("Split", ["h"], ["mu", "logvar"], axis=1, num_outputs=2),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "encoder",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", *in_shape])],
+        [
+            helper.make_tensor_value_info("mu", TensorProto.FLOAT, ["batch", z]),
+            helper.make_tensor_value_info("logvar", TensorProto.FLOAT, ["batch", z]),
+        ],
+        initializer=[w],
+    )
+    _save(graph, path)
+
+
+def make_tiny_bundle(bundle_dir: Path, *, z: int = 8, r: int = 8, image_size: int = 16) -> Manifest:
+    """A complete bundle (generator, image and voxel encoders, concepts) that verifies."""
+    bundle_dir.mkdir(parents=True, exist_ok=True)
+    generator_onnx(bundle_dir / "generator.onnx", z=z, r=r)
+    encoder_onnx(
+        bundle_dir / "image_encoder.onnx",
+        in_shape=[3, image_size, image_size],
+        z=z,
+        input_name="image",
+    )
+    encoder_onnx(bundle_dir / "voxel_encoder.onnx", in_shape=[1, r, r, r], z=z, input_name="voxels")
+    rng = np.random.default_rng(2)
+    np.savez(bundle_dir / "concepts.npz", chair=rng.normal(size=z).astype(np.float32))
+
+    def sig(inputs: list[tuple[str, list]], outputs: list[tuple[str, list]]) -> OnnxSignature:
+        return OnnxSignature(
+            inputs=[TensorSpec(name=n, shape=s) for n, s in inputs],
+            outputs=[TensorSpec(name=n, shape=s) for n, s in outputs],
+        )
+
+    lat = [("mu", ["batch", z]), ("logvar", ["batch", z])]
+    files = [
+        file_entry(
+            bundle_dir,
+            "generator.onnx",
+            "generator",
+            sig([("z", ["batch", z])], [("voxels", ["batch", 1, r, r, r])]),
+        ),
+        file_entry(
+            bundle_dir,
+            "image_encoder.onnx",
+            "image_encoder",
+            sig([("image", ["batch", 3, image_size, image_size])], lat),
+        ),
+        file_entry(
+            bundle_dir,
+            "voxel_encoder.onnx",
+            "voxel_encoder",
+            sig([("voxels", ["batch", 1, r, r, r])], lat),
+        ),
+        file_entry(bundle_dir, "concepts.npz", "concepts"),
+    ]
+    manifest = Manifest(
+        name="tiny-test",
+        version="0.0.0",
+        latent=LatentSpec(size=z),
+        voxel_resolution=r,
+        image=ImageSpec(size=image_size),
+        categories=["chair"],
+        files=files,
+    )
+    write_manifest(bundle_dir, manifest)
+    return manifest
