@@ -12,3 +12,13 @@ def tiny_bundle(tmp_path: Path) -> Path:
     out = tmp_path / "bundle"
     make_tiny_bundle(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `tiny` procedural dataset, built once per test session."""
+    from training.dataset import DATA_PRESETS, build
+
+    root = tmp_path_factory.mktemp("data")
+    build(DATA_PRESETS["tiny"], root, workers=1)
+    return root

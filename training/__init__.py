@@ -1,0 +1,1 @@
+"""gan3d offline training package (torch): data, networks, training, export, evaluation."""
