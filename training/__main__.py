@@ -1,4 +1,4 @@
-"""`python -m training <command>`: data | train."""
+"""`python -m training <command>`: data | train | evaluate | export."""
 
 from __future__ import annotations
 
@@ -26,9 +26,61 @@ def _train(args: argparse.Namespace) -> None:
     from training.train import train
 
     run_dir = Path(args.run_dir or f"runs/{args.preset}")
-    ckpt = train(PRESETS[args.preset], run_dir=run_dir, data_root=Path(args.root),
-                 resume=args.resume, device=args.device, stop_after=args.stop_after)  # fmt: skip
+    ckpt = train(
+        PRESETS[args.preset],
+        run_dir=run_dir,
+        data_root=Path(args.root),
+        resume=args.resume,
+        device=args.device,
+        stop_after=args.stop_after,
+    )
     print(ckpt)
+
+
+def _checkpoint(args: argparse.Namespace) -> Path:
+    return Path(args.run_dir) / (args.checkpoint or "checkpoint.pt")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from training.bundle import save_evaluation
+    from training.evaluate import evaluate
+
+    metrics, concepts = evaluate(
+        _checkpoint(args), data_root=Path(args.root), judge_steps=args.judge_steps
+    )
+    save_evaluation(Path(args.run_dir), metrics, concepts)
+    print(
+        json.dumps(
+            {
+                k: metrics[k]
+                for k in ("threshold", "generation", "arithmetic_success", "interpolation")
+            },
+            indent=2,
+        )
+    )
+    print(
+        "reconstruction IoU (mean, best threshold):", metrics["reconstruction_iou"]["mean_at_best"]
+    )
+
+
+def _export(args: argparse.Namespace) -> None:
+    from training.bundle import load_evaluation, write_bundle
+
+    run_dir = Path(args.run_dir)
+    commands = [
+        "python -m training data --preset {preset}",
+        f"python -m training train --preset {{preset}} --run-dir {args.run_dir}",
+        f"python -m training evaluate --run-dir {args.run_dir}"
+        + (f" --checkpoint {args.checkpoint}" if args.checkpoint else ""),
+        f"python -m training export --run-dir {args.run_dir} --out {args.out} --name {args.name}"
+        + (f" --checkpoint {args.checkpoint}" if args.checkpoint else ""),
+    ]
+    manifest = write_bundle(
+        _checkpoint(args), Path(args.out), name=args.name, version=args.version,
+        data_root=Path(args.root), evaluation=load_evaluation(run_dir), commands=commands,
+        judge_steps=args.judge_steps,
+    )  # fmt: skip
+    print(f"{args.out}: bundle {manifest.name} {manifest.version} verified")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,6 +101,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
     p.add_argument("--stop-after", type=int, help="end after this many steps (resumable)")
     p.set_defaults(func=_train)
+    for cmd, func, text in (
+        ("evaluate", _evaluate, "metrics + concept vectors of a checkpoint"),
+        ("export", _export, "ONNX + concepts + previews + card -> bundle"),
+    ):
+        p = sub.add_parser(cmd, help=text)
+        p.add_argument("--run-dir", default="runs/cpu")
+        p.add_argument("--checkpoint", help="file in the run folder (default: checkpoint.pt)")
+        p.add_argument("--root", default="data", help="dataset cache folder")
+        p.add_argument("--judge-steps", type=int, default=400, help="judge classifier steps")
+        p.set_defaults(func=func)
+        if cmd == "export":
+            p.add_argument("--out", default="models/gan3d-cpu")
+            p.add_argument("--name", default="gan3d-cpu")
+            p.add_argument("--version", default="1.0.0")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args.func(args)

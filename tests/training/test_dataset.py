@@ -49,8 +49,19 @@ def test_tiny_build_shards_card_and_cache(tmp_path: Path) -> None:
 
 def test_cli_builds_data_and_preview(tmp_path: Path, capsys) -> None:
     png = tmp_path / "preview.png"
-    main(["data", "--preset", "tiny", "--root", str(tmp_path / "d"), "--workers", "1",
-          "--preview", str(png)])  # fmt: skip
+    main(
+        [
+            "data",
+            "--preset",
+            "tiny",
+            "--root",
+            str(tmp_path / "d"),
+            "--workers",
+            "1",
+            "--preview",
+            str(png),
+        ]
+    )
     assert "samples/s" in capsys.readouterr().out
     img = Image.open(png)
     assert img.width > 300 and img.height > 300

@@ -39,7 +39,7 @@ def random_view(rng: np.random.Generator) -> View:
     )
 
 
-def _rays(view: View, n: int) -> tuple[np.ndarray, np.ndarray]:
+def camera_rays(view: View, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Camera origin [3] and unit ray directions [n*n, 3] (row 0 = top of the image)."""
     ce, se = math.cos(view.elevation), math.sin(view.elevation)
     eye = view.distance * np.array([ce * math.sin(view.azimuth), se, ce * math.cos(view.azimuth)])
@@ -140,7 +140,7 @@ def render(
     of the pixel). ``plain`` gives a white background and fixed colours (previews)."""
     view = view or random_view(rng)
     n = size * supersample
-    eye, dirs = _rays(view, n)
+    eye, dirs = camera_rays(view, n)
     # 1. albedo per named part (one colour for the whole object a third of the time)
     labels = sorted({prim.part for prim in shape.parts})
     if plain:

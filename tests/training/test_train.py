@@ -1,0 +1,100 @@
+"""Training loop: the adaptive D rule, learning, exact resume, DDP with gloo."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from training.config import PRESETS, Stage
+from training.networks import build
+from training.train import load_networks, should_update_d, train
+
+
+def _rows(run: Path) -> list[dict[str, str]]:
+    with (run / "log.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_adaptive_rule() -> None:
+    assert should_update_d(0.5, 0.8) and should_update_d(0.79, 0.8)
+    assert not should_update_d(0.8, 0.8) and not should_update_d(0.95, 0.8)
+
+
+def _gan_only(threshold: float) -> object:
+    cfg = PRESETS["tiny"]
+    return dataclasses.replace(
+        cfg,
+        stages=(Stage("gan", 6, adversarial=0.1, lr_d=1e-2),),
+        d_acc_threshold=threshold,
+        log_every=1,
+    )
+
+
+def test_d_is_frozen_when_accuracy_is_above_threshold(tmp_path: Path, tiny_data_root: Path) -> None:
+    ckpt = train(_gan_only(-1.0), run_dir=tmp_path / "never", data_root=tiny_data_root)
+    assert all(r["d_updated"] == "0" for r in _rows(tmp_path / "never"))
+    _, nets, _ = load_networks(ckpt)
+    d0 = dict(build(PRESETS["tiny"].model, seed=0)["D"].named_parameters())
+    # weights untouched (BatchNorm running statistics still move: they are buffers)
+    assert all(torch.equal(d0[k], v) for k, v in nets["D"].named_parameters())
+    train(_gan_only(1.01), run_dir=tmp_path / "always", data_root=tiny_data_root)
+    assert all(r["d_updated"] == "1" for r in _rows(tmp_path / "always"))
+
+
+def test_a_few_dozen_steps_lower_reconstruction(tmp_path: Path, tiny_data_root: Path) -> None:
+    cfg = dataclasses.replace(PRESETS["tiny"], stages=(Stage("vae", 40, lr_g=3e-3, lr_e=3e-3),))
+    train(cfg, run_dir=tmp_path, data_root=tiny_data_root)
+    recon = [float(r["recon"]) for r in _rows(tmp_path)]
+    assert sum(recon[-2:]) / 2 < 0.8 * sum(recon[:2]) / 2
+
+
+def test_resume_continues_exactly(tmp_path: Path, tiny_data_root: Path) -> None:
+    cfg = PRESETS["tiny"]
+    full = train(cfg, run_dir=tmp_path / "full", data_root=tiny_data_root)
+    part = train(cfg, run_dir=tmp_path / "part", data_root=tiny_data_root, stop_after=20)
+    assert torch.load(part, weights_only=False)["step"] == 20
+    # resuming with a different preset object still uses the checkpoint's own config
+    other = dataclasses.replace(cfg, batch_size=2)
+    part = train(other, run_dir=tmp_path / "part", data_root=tiny_data_root, resume=True)
+    a_cfg, a, sa = load_networks(full)
+    b_cfg, b, sb = load_networks(part)
+    assert sb["step"] == sa["step"] == cfg.total_steps and a_cfg == b_cfg
+    for k in a["G"].state_dict():
+        assert torch.allclose(a["G"].state_dict()[k], b["G"].state_dict()[k], atol=1e-6), k
+    steps = [int(r["step"]) for r in _rows(tmp_path / "part")]
+    assert steps == sorted(steps) and steps[-1] == cfg.total_steps
+
+
+def test_two_process_gloo_ddp(tmp_path: Path, tiny_data_root: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29533",
+        "-m",
+        "training",
+        "train",
+        "--preset",
+        "tiny",
+        "--root",
+        str(tiny_data_root),
+        "--run-dir",
+        str(tmp_path),
+        "--stop-after",
+        "4",
+        "--device",
+        "cpu",
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 4

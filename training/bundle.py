@@ -1,0 +1,137 @@
+"""Write a model bundle: ONNX files, concept vectors, metrics, previews, model card, manifest.
+
+    python -m training export --run-dir runs/cpu --out models/gan3d-cpu
+
+The manifest is the contract in app/bundle.py; the written bundle is verified with the same
+``verify`` the service runs at start-up before this function returns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from app.bundle import (
+    AttributeSpec,
+    ImageSpec,
+    LatentSpec,
+    Manifest,
+    TrainingSummary,
+    file_entry,
+    verify,
+    write_manifest,
+)
+from training.card import write_model_card
+from training.dataset import DATA_PRESETS, build, load_split
+from training.evaluate import evaluate, write_metrics
+from training.export import export_networks
+from training.previews import write_previews
+from training.shapes import CATEGORY_NAMES, all_attributes
+from training.train import load_networks
+
+log = logging.getLogger(__name__)
+
+
+def write_bundle(
+    checkpoint: Path,
+    out: Path,
+    *,
+    name: str,
+    version: str,
+    data_root: Path = Path("data"),
+    evaluation: tuple[dict, dict[str, np.ndarray]] | None = None,
+    commands: list[str] | None = None,  # "{preset}" is filled in from the checkpoint
+    judge_steps: int = 400,
+    preview_size: int = 128,
+) -> Manifest:
+    """``evaluation``: (metrics, concepts) from ``evaluate`` (computed here when None)."""
+    cfg, nets, state = load_networks(checkpoint)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    # 1. ONNX files, each parity-checked against torch
+    exported = export_networks(nets, cfg, out)
+    # 2. evaluation and concept vectors (held-out splits)
+    if evaluation is None:
+        evaluation = evaluate(checkpoint, data_root=data_root, judge_steps=judge_steps)
+    metrics, concepts = evaluation
+    metrics = {**metrics, "export_max_abs_error": {r: e for r, (_, _, e) in exported.items()}}
+    np.savez(out / "concepts.npz", **concepts)
+    write_metrics(metrics, out / "metrics.json")
+    # 3. previews and the model card
+    test = load_split(build(DATA_PRESETS[cfg.data], data_root), "test")
+    previews = write_previews(
+        nets, concepts, test, out / "previews", threshold=metrics["threshold"], size=preview_size
+    )
+    summary = TrainingSummary(
+        preset=cfg.preset,
+        seed=cfg.seed,
+        steps=state["step"],
+        wall_time_s=round(state["seconds"], 1),
+        hardware=state.get("hardware", "unknown"),
+        data=f"procedural shapes, data preset {cfg.data!r} ({DATA_PRESETS[cfg.data].key()})",
+        commands=[c.format(preset=cfg.preset) for c in commands or []],
+        extra={"config": cfg.to_dict(), "torch": torch.__version__},
+    )
+    write_model_card(
+        out / "MODEL_CARD.md",
+        name=name,
+        cfg=cfg,
+        summary=summary,
+        metrics=metrics,
+        previews=[p.relative_to(out).as_posix() for p in previews],
+    )
+    # 4. the manifest, pinning every file
+    files = [file_entry(out, fname, role, sig) for role, (fname, sig, _) in exported.items()]
+    files.append(file_entry(out, "concepts.npz", "concepts"))
+    files.append(file_entry(out, "metrics.json", "metrics"))
+    files.append(file_entry(out, "MODEL_CARD.md", "model_card"))
+    files += [file_entry(out, p.relative_to(out).as_posix(), "preview") for p in previews]
+    manifest = Manifest(
+        name=name,
+        version=version,
+        latent=LatentSpec(size=cfg.model.z_dim, prior="normal", std=1.0),
+        voxel_resolution=cfg.model.resolution,
+        image=ImageSpec(size=cfg.model.image_size),
+        threshold=metrics["threshold"],
+        categories=list(CATEGORY_NAMES),
+        attributes=[AttributeSpec(name=n, kind=k, categories=c) for n, k, c in all_attributes()],
+        files=files,
+        training=summary,
+        metrics=_headline(metrics),
+    )
+    write_manifest(out, manifest)
+    verify(out)
+    log.info("bundle %s written and verified", out)
+    return manifest
+
+
+def _headline(m: dict) -> dict:
+    """The numbers a client wants at a glance (full detail in metrics.json)."""
+    return {
+        "reconstruction_iou_mean": m["reconstruction_iou"]["mean_at_best"],
+        "generation_one_nna": m["generation"]["one_nna"],
+        "generation_cov": m["generation"]["cov"],
+        "generation_mmd": m["generation"]["mmd"],
+        "arithmetic_success": m["arithmetic_success"],
+        "interpolation_valid_frames": m["interpolation"]["valid_frames"],
+        "train_seconds": m["checkpoint"]["train_seconds"],
+    }
+
+
+def save_evaluation(run_dir: Path, metrics: dict, concepts: dict[str, np.ndarray]) -> None:
+    write_metrics(metrics, run_dir / "metrics.json")
+    np.savez(run_dir / "concepts.npz", **concepts)
+
+
+def load_evaluation(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]] | None:
+    """What `python -m training evaluate` saved in the run folder, if anything."""
+    m, c = run_dir / "metrics.json", run_dir / "concepts.npz"
+    if not (m.is_file() and c.is_file()):
+        return None
+    return json.loads(m.read_text()), dict(np.load(c))

@@ -1,0 +1,118 @@
+"""ONNX export with a parity check, and bundle writing with the manifest from app/bundle.py.
+
+    python -m training export --run-dir runs/cpu --out models/gan3d-cpu
+
+Each network is exported with a dynamic batch axis and named tensors, then run by ONNX Runtime
+on fresh random inputs of a different batch size and compared with torch: the largest absolute
+difference is reported and anything above PARITY_TOLERANCE fails the export.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from app.bundle import OnnxSignature, TensorSpec
+
+log = logging.getLogger(__name__)
+
+PARITY_TOLERANCE = 1e-4
+OPSET = 17
+
+
+class ExportParityError(RuntimeError):
+    pass
+
+
+class GeneratorExport(nn.Module):
+    """z [batch, Z] -> voxels [batch, 1, R, R, R] occupancy probabilities."""
+
+    def __init__(self, g: nn.Module) -> None:
+        super().__init__()
+        self.g = g
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.g.probabilities(z)
+
+
+def _signature(inputs: dict[str, list], outputs: dict[str, list]) -> OnnxSignature:
+    return OnnxSignature(
+        inputs=[TensorSpec(name=n, shape=s) for n, s in inputs.items()],
+        outputs=[TensorSpec(name=n, shape=s) for n, s in outputs.items()],
+    )
+
+
+def _example(inputs: dict[str, list], batch: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+    return tuple(
+        torch.randn([batch if d == "batch" else d for d in shape], generator=gen)
+        for shape in inputs.values()
+    )
+
+
+def check_parity(
+    module: nn.Module,
+    path: Path,
+    *,
+    inputs: dict[str, list],
+    outputs: dict[str, list],
+    seed: int = 1,
+) -> float:
+    """Run ``path`` with ONNX Runtime and ``module`` with torch on the same fresh random inputs
+    (batch 3); -> max abs difference; raises ExportParityError above PARITY_TOLERANCE."""
+    module.eval()
+    fresh = _example(inputs, 3, torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        ref = module(*fresh)
+    ref = ref if isinstance(ref, tuple) else (ref,)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(list(outputs), {n: t.numpy() for n, t in zip(inputs, fresh, strict=True)})
+    err = max(float(np.max(np.abs(g - r.numpy()))) for g, r in zip(got, ref, strict=True))
+    log.info("%s: max abs error vs torch %.2e", path.name, err)
+    if not err <= PARITY_TOLERANCE:
+        raise ExportParityError(
+            f"{path.name}: ONNX Runtime differs from torch by {err:.3e} (> {PARITY_TOLERANCE})"
+        )
+    return err
+
+
+def export_onnx(
+    module: nn.Module, path: Path, *, inputs: dict[str, list], outputs: dict[str, list]
+) -> tuple[OnnxSignature, float]:
+    """Export ``module`` (eval mode) to ``path``; shapes use "batch" for the dynamic axis.
+    Returns the signature and the parity error against torch (see check_parity)."""
+    module.eval()
+    dynamic = {n: {0: "batch"} for n in [*inputs, *outputs]}
+    with torch.no_grad():
+        torch.onnx.export(
+            module, _example(inputs, 2, torch.Generator().manual_seed(0)), str(path),
+            input_names=list(inputs), output_names=list(outputs), dynamic_axes=dynamic,
+            opset_version=OPSET, dynamo=False,
+        )  # fmt: skip
+    module.eval()  # the exporter restores the caller's mode recursively; keep BatchNorm frozen
+    err = check_parity(module, path, inputs=inputs, outputs=outputs)
+    return _signature(inputs, outputs), err
+
+
+def export_networks(nets: dict[str, nn.Module], cfg, out: Path) -> dict[str, tuple]:
+    """G, E and V of a trained model -> {role: (file name, signature, max error)}."""
+    m = cfg.model
+    z, r, s = m.z_dim, m.resolution, m.image_size
+    latent = {"mu": ["batch", z], "logvar": ["batch", z]}
+    plan = {
+        "generator": ("generator.onnx", GeneratorExport(nets["G"]), {"z": ["batch", z]},
+                      {"voxels": ["batch", 1, r, r, r]}),
+        "image_encoder": ("image_encoder.onnx", nets["E"], {"image": ["batch", 3, s, s]}, latent),
+        "voxel_encoder": ("voxel_encoder.onnx", nets["V"], {"voxels": ["batch", 1, r, r, r]},
+                          latent),
+    }  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    done = {}
+    for role, (name, module, ins, outs) in plan.items():
+        sig, err = export_onnx(module, out / name, inputs=ins, outputs=outs)
+        done[role] = (name, sig, err)
+    return done

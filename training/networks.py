@@ -1,0 +1,158 @@
+"""3D-GAN / 3D-VAE-GAN networks, all built from one ModelConfig.
+
+    G  generator      z [B, Z]            -> occupancy logits [B, 1, R, R, R]
+                      (``probabilities(z)``: sigmoid of those, what the exported ONNX returns)
+    D  discriminator  voxels [B, 1, R^3]  -> logit [B]
+    E  image encoder  image [B, 3, S, S]  -> (mu, logvar) [B, Z] each
+    V  voxel encoder  voxels [B, 1, R^3]  -> (mu, logvar) [B, Z] each
+
+Wu et al. 2016: G is volumetric transposed convolutions (kernel 4, stride 2) with BatchNorm + ReLU
+and a sigmoid out, from a 4^3 seed volume; D mirrors it with LeakyReLU(0.2); E has five 2D conv
+layers. Call ``.eval()`` for inference so BatchNorm uses running statistics (a known failure of
+re-implementations: in train mode, different z give the same shape).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import pairwise
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    resolution: int = 64  # voxel grid side R; a power of two >= 8
+    z_dim: int = 200  # latent size Z
+    # G channels from the 4^3 seed volume upwards; len = log2(R / 4). Paper: 512-256-128-64.
+    g_widths: tuple[int, ...] = (512, 256, 128, 64)
+    # D and the voxel encoder mirror G: channels from full resolution downwards.
+    d_widths: tuple[int, ...] = (64, 128, 256, 512)
+    image_size: int = 64  # E input side S; a power of two >= 16
+    e_widths: tuple[int, ...] = (64, 128, 256, 512)  # E: four stride-2 convs + one 4x4 conv
+
+    def __post_init__(self) -> None:
+        steps = math.log2(self.resolution / 4)
+        if steps != int(steps) or steps < 1:
+            raise ValueError(
+                f"resolution must be 4 * 2^k (8, 16, 32, 64, ...), got {self.resolution}"
+            )
+        if len(self.g_widths) != int(steps) or len(self.d_widths) != int(steps):
+            raise ValueError(
+                f"resolution {self.resolution} needs {int(steps)} G and D widths, "
+                f"got {len(self.g_widths)} and {len(self.d_widths)}"
+            )
+        if self.image_size != 4 * 2 ** len(self.e_widths):
+            raise ValueError(
+                f"image_size {self.image_size} needs {len(self.e_widths)} = log2(S/4) E widths"
+            )
+
+
+class Generator(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        w = cfg.g_widths
+        layers: list[nn.Module] = [
+            nn.ConvTranspose3d(cfg.z_dim, w[0], 4, 1, 0, bias=False),  # 1^3 -> 4^3
+            nn.BatchNorm3d(w[0]),
+            nn.ReLU(inplace=True),
+        ]
+        for a, b in pairwise(w):
+            layers += [
+                nn.ConvTranspose3d(a, b, 4, 2, 1, bias=False),
+                nn.BatchNorm3d(b),
+                nn.ReLU(True),
+            ]
+        layers.append(nn.ConvTranspose3d(w[-1], 1, 4, 2, 1))  # last doubling, to R^3
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:  # [B, Z] -> logits [B, 1, R, R, R]
+        return self.net(z[:, :, None, None, None])
+
+    def probabilities(self, z: torch.Tensor) -> torch.Tensor:  # -> [B, 1, R, R, R] in [0, 1]
+        return torch.sigmoid(self(z))
+
+
+def _down3d(widths: tuple[int, ...]) -> nn.Sequential:
+    """Voxels [B, 1, R^3] -> features [B, widths[-1], 4, 4, 4] (stride-2 convs, LeakyReLU)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip((1, *widths[:-1]), widths, strict=True)):
+        layers.append(nn.Conv3d(a, b, 4, 2, 1, bias=i == 0))
+        if i > 0:
+            layers.append(nn.BatchNorm3d(b))
+        layers.append(nn.LeakyReLU(0.2, inplace=True))
+    return nn.Sequential(*layers)
+
+
+def _split_latent(h: torch.Tensor, z_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, 2Z, 1, ...] -> (mu, logvar) [B, Z]; a reshape keeps Z static in the ONNX graph."""
+    h = h.reshape(-1, 2, z_dim)
+    return h[:, 0], h[:, 1]
+
+
+class Discriminator(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.trunk = _down3d(cfg.d_widths)
+        self.head = nn.Conv3d(cfg.d_widths[-1], 1, 4, 1, 0)  # 4^3 -> 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, 1, R^3] -> logits [B]
+        return self.head(self.trunk(x)).flatten()
+
+
+class VoxelEncoder(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.trunk = _down3d(cfg.d_widths)
+        self.head = nn.Conv3d(cfg.d_widths[-1], 2 * cfg.z_dim, 4, 1, 0)
+        self.z_dim = cfg.z_dim
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return _split_latent(self.head(self.trunk(x)), self.z_dim)
+
+
+class ImageEncoder(nn.Module):
+    """Five 2D conv layers (as in the paper): four stride-2 convs with BN + ReLU, then a 4x4
+    conv to (mu, logvar). Input normalised per the bundle manifest: (pixel/255 - 0.5) / 0.5."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip((3, *cfg.e_widths[:-1]), cfg.e_widths, strict=True)):
+            layers.append(nn.Conv2d(a, b, 4, 2, 1, bias=i == 0))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(b))
+            layers.append(nn.ReLU(inplace=True))
+        layers.append(nn.Conv2d(cfg.e_widths[-1], 2 * cfg.z_dim, 4, 1, 0))
+        self.net = nn.Sequential(*layers)
+        self.z_dim = cfg.z_dim
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return _split_latent(self.net(x), self.z_dim)
+
+
+def init_weights(module: nn.Module) -> None:
+    """DCGAN initialisation: conv weights N(0, 0.02), BatchNorm gamma N(1, 0.02), beta 0."""
+    if isinstance(module, nn.Conv3d | nn.ConvTranspose3d | nn.Conv2d):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm3d | nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def build(cfg: ModelConfig, seed: int = 0) -> dict[str, nn.Module]:
+    """All four networks, seeded and initialised."""
+    torch.manual_seed(seed)
+    nets = {
+        "G": Generator(cfg),
+        "D": Discriminator(cfg),
+        "E": ImageEncoder(cfg),
+        "V": VoxelEncoder(cfg),
+    }
+    for net in nets.values():
+        net.apply(init_weights)
+    return nets

@@ -1,0 +1,75 @@
+"""Bundle preview PNGs from a trained model: random samples, an interpolation strip, an
+arithmetic example and reconstructions (input | output). Headless: numpy/scipy ray-marching."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from training.evaluate import decode, encode
+from training.preview import render_grid, save_png, tile
+from training.shapes import CATEGORY_NAMES
+from training.train import images_to_input
+
+
+def _pick_arithmetic(concepts: dict[str, np.ndarray]) -> tuple[str, str, str] | None:
+    """ "chair.has_armrests=1" - "chair.has_armrests=0" + "sofa.has_armrests=0" when present."""
+    for attr in ("has_armrests", "has_legs", "pedestal_base"):
+        cats = [c for c in CATEGORY_NAMES if f"{c}.{attr}=1" in concepts]
+        if len(cats) >= 2:
+            a, b = cats[0], cats[1]
+            return f"{a}.{attr}=1", f"{a}.{attr}=0", f"{b}.{attr}=0"
+    return None
+
+
+def write_previews(
+    nets: dict[str, nn.Module],
+    concepts: dict[str, np.ndarray],
+    test: dict,
+    out: Path,
+    *,
+    threshold: float,
+    size: int = 128,
+    seed: int = 0,
+) -> list[Path]:
+    """-> paths of the PNGs written under ``out``."""
+    g, e = nets["G"], nets["E"]
+    rng = np.random.default_rng(seed)
+    z_dim = next(iter(concepts.values())).shape[0]
+    paths = []
+    # 1. random samples from the prior
+    z = rng.standard_normal((12, z_dim)).astype(np.float32)
+    imgs = [render_grid(p, threshold=threshold, size=size) for p in decode(g, z)]
+    paths.append(save_png(tile(imgs, 6), out / "samples.png"))
+    # 2. category concepts (mean latent of held-out exemplars)
+    cats = [c for c in CATEGORY_NAMES if c in concepts]
+    probs = decode(g, np.stack([concepts[c] for c in cats]))
+    imgs = [render_grid(p, threshold=threshold, size=size) for p in probs]
+    paths.append(save_png(tile(imgs, len(imgs), cats), out / "concepts.png"))
+    # 3. interpolation between two category concepts
+    a, b = concepts[cats[0]], concepts[cats[2 % len(cats)]]
+    w = np.linspace(0, 1, 8)[:, None]
+    imgs = [render_grid(p, threshold=threshold, size=size) for p in decode(g, (1 - w) * a + w * b)]
+    paths.append(save_png(tile(imgs, 8), out / "interpolation.png"))
+    # 4. arithmetic: A - B + C = result
+    terms = _pick_arithmetic(concepts)
+    if terms:
+        zs = [concepts[t] for t in terms]
+        probs = decode(g, np.stack([*zs, zs[0] - zs[1] + zs[2]]))
+        labels = [terms[0], f"- {terms[1]}", f"+ {terms[2]}", "= result"]
+        imgs = [render_grid(p, threshold=threshold, size=size) for p in probs]
+        paths.append(save_png(tile(imgs, 4, labels), out / "arithmetic.png"))
+    # 5. reconstructions: one held-out render per category, input | output
+    idx = [int(np.nonzero(test["category"] == i)[0][0]) for i in range(len(CATEGORY_NAMES))]
+    views = torch.from_numpy(test["images"][idx, 0])
+    probs = decode(g, encode(e, images_to_input(views).numpy()))
+    pairs = []
+    for img, p in zip(test["images"][idx, 0], probs, strict=True):
+        photo = np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
+        pairs += [photo, render_grid(p, threshold=threshold, size=size)]
+    paths.append(save_png(tile(pairs, 6), out / "reconstructions.png"))
+    return paths

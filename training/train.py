@@ -1,0 +1,323 @@
+"""The 3D-VAE-GAN training loop, read as numbered steps.
+
+    python -m training train --preset cpu [--resume] [--run-dir runs/cpu]
+    torchrun --nproc-per-node 2 -m training train --preset cpu   # DDP: gloo on CPU, nccl on CUDA
+
+Each step: (1) a batch of voxels and one rendered view per shape; (2) encode the voxels (V) and
+the image (E) to q(z); (3) decode both posteriors and a prior sample with G in one pass;
+(4) discriminator step, taken only while D's accuracy on this batch is below the threshold
+(paper: 80%); (5) G/E/V step on a1 KL + a2 reconstruction + latent match + adversarial loss;
+(6) CSV log, checkpoint (config + step + optimiser and RNG state, so --resume is exact).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
+
+from training.config import TrainConfig
+from training.dataset import DATA_PRESETS, build, load_split
+from training.networks import build as build_networks
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "checkpoint.pt"
+LOGVAR_MIN, LOGVAR_MAX = -8.0, 2.0
+LOG_FIELDS = [
+    "step",
+    "stage",
+    "recon",
+    "kl",
+    "latent",
+    "d_loss",
+    "d_acc",
+    "d_updated",
+    "g_adv",
+    "seconds",
+]
+
+
+def should_update_d(accuracy: float, threshold: float) -> bool:
+    """The paper's adaptive rule: step D only while its accuracy on the last batch < threshold."""
+    return accuracy < threshold
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(q || N(0, I)) averaged over latent dims and batch. mu, logvar [B, Z] -> scalar."""
+    return 0.5 * torch.mean(mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def recon_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float) -> torch.Tensor:
+    """Weighted BCE averaged over voxels. logits, target [B, 1, R, R, R]."""
+    w = torch.tensor(pos_weight, device=logits.device, dtype=logits.dtype)
+    return F.binary_cross_entropy_with_logits(logits.float(), target, pos_weight=w.float())
+
+
+def augment_images(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random zoom (80-100% of the frame) and shift, so E tolerates framing. [B, 3, S, S]."""
+    b = images.shape[0]
+    scale = 0.8 + 0.2 * torch.rand(b, generator=gen)
+    shift = (torch.rand(b, 2, generator=gen) * 2 - 1) * (1 - scale)[:, None]
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = scale
+    theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta.to(images.device), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, padding_mode="border", align_corners=False)
+
+
+def images_to_input(images_u8: torch.Tensor) -> torch.Tensor:
+    """[B, S, S, 3] uint8 RGB -> [B, 3, S, S] float, (x / 255 - 0.5) / 0.5 (the manifest's)."""
+    return (images_u8.permute(0, 3, 1, 2).float() / 255.0 - 0.5) / 0.5
+
+
+class _Data:
+    """The train split held in memory as uint8 tensors; batches drawn by (seed, step, rank)."""
+
+    def __init__(self, folder: Path) -> None:
+        d = load_split(folder, "train")
+        self.voxels = torch.from_numpy(d["voxels"])  # [N, R, R, R] uint8
+        self.images = torch.from_numpy(d["images"])  # [N, V, S, S, 3] uint8
+        self.n, self.views = self.images.shape[:2]
+
+    def batch(self, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.from_numpy(rng.integers(0, self.n, size))
+        view = torch.from_numpy(rng.integers(0, self.views, size))
+        vox = self.voxels[idx].float()[:, None]  # [B, 1, R, R, R] in {0, 1}
+        return vox, images_to_input(self.images[idx, view])
+
+
+def _setup_distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank() if world > 1 else 0), world
+
+
+def _pick_device(device: str | None, rank: int) -> torch.device:
+    if device:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda", rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    run_dir: Path,
+    data_root: Path = Path("data"),
+    resume: bool = False,
+    device: str | None = None,
+    stop_after: int | None = None,
+) -> Path:
+    """Train (or resume) a run; returns the checkpoint path. ``stop_after``: end early after
+    this many steps in this call (tests, time-boxed sessions); the checkpoint allows resuming."""
+    rank, world = _setup_distributed()
+    dev = _pick_device(device, rank)
+    amp = dev.type == "cuda"
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / CHECKPOINT
+
+    # 1. configuration: a resumed run continues with the config stored in its checkpoint
+    state = None
+    if resume and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        cfg = TrainConfig.from_dict(state["config"])
+    # 2. data: rank 0 builds the cache, the others wait and then find it cached
+    if rank == 0:
+        build(DATA_PRESETS[cfg.data], data_root)
+    if world > 1:
+        dist.barrier()
+    folder = build(DATA_PRESETS[cfg.data], data_root)
+    data = _Data(folder)
+    # 3. networks and optimisers
+    nets = build_networks(cfg.model, seed=cfg.seed)
+    for n in nets.values():
+        n.to(dev).train()
+    opt_g = torch.optim.Adam(nets["G"].parameters(), lr=1e-3, betas=(cfg.beta1, 0.999))
+    opt_e = torch.optim.Adam(
+        [*nets["E"].parameters(), *nets["V"].parameters()], lr=1e-3, betas=(cfg.beta1, 0.999)
+    )
+    opt_d = torch.optim.Adam(nets["D"].parameters(), lr=1e-5, betas=(cfg.beta1, 0.999))
+    step, seconds = 0, 0.0
+    if state is not None:
+        for k, n in nets.items():
+            n.load_state_dict(state["nets"][k])
+        for o, k in ((opt_g, "opt_g"), (opt_e, "opt_e"), (opt_d, "opt_d")):
+            o.load_state_dict(state[k])
+        step, seconds = state["step"], state["seconds"]
+        log.info("resumed %s at step %d", ckpt_path, step)
+    wrapped = {k: DDP(n) if world > 1 else n for k, n in nets.items()}
+    G, D, E, V = wrapped["G"], wrapped["D"], wrapped["E"], wrapped["V"]
+    scaler_d = torch.amp.GradScaler("cuda", enabled=amp)
+    scaler_g = torch.amp.GradScaler("cuda", enabled=amp)
+    b = cfg.batch_size // world  # per-process batch
+    end = cfg.total_steps if stop_after is None else min(cfg.total_steps, step + stop_after)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_file = (run_dir / "log.csv").open("a", newline="") if rank == 0 else None
+    writer = csv.DictWriter(log_file, LOG_FIELDS) if log_file else None
+    if writer and step == 0:
+        writer.writeheader()
+    bar = tqdm(range(step, end), initial=0, desc=cfg.preset, disable=rank != 0)
+    t_last = time.perf_counter()
+
+    for step in bar:
+        _, stage = cfg.stage_at(step)
+        for o, lr in ((opt_g, stage.lr_g), (opt_e, stage.lr_e), (opt_d, stage.lr_d)):
+            for group in o.param_groups:
+                group["lr"] = lr
+        rng = np.random.default_rng([cfg.seed, step, rank])
+        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        # 1. batch
+        vox, img = data.batch(rng, b)
+        vox, img = vox.to(dev), augment_images(img, gen).to(dev)
+        with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
+            # 2. encode to q(z | voxels) and q(z | image)
+            mu_v, logvar_v = V(vox)
+            mu_e, logvar_e = E(img)
+            # bounded posterior variance: an exploding logvar turns z into noise and destabilises
+            # the whole step (seen as KL spikes in early cpu runs)
+            logvar_v = logvar_v.clamp(LOGVAR_MIN, LOGVAR_MAX)
+            logvar_e = logvar_e.clamp(LOGVAR_MIN, LOGVAR_MAX)
+            eps = torch.randn(3, b, cfg.model.z_dim, generator=gen).to(dev)
+            z_v = mu_v + eps[0] * torch.exp(0.5 * logvar_v)
+            z_e = mu_e + eps[1] * torch.exp(0.5 * logvar_e)
+            # 3. decode both posteriors (and, when adversarial, a prior sample) in one pass
+            use_gan = stage.adversarial > 0
+            logits = G(torch.cat([z_v, z_e, eps[2]] if use_gan else [z_v, z_e]))
+            logit_v, logit_e, *rest = logits.split(b)
+            logit_p = rest[0] if use_gan else None
+        d_loss = d_acc = g_adv = torch.zeros((), device=dev)
+        d_updated = False
+        if use_gan:
+            # 4. discriminator on real vs prior samples; stepped only while accuracy < threshold
+            fake = torch.sigmoid(logit_p.float()).detach()
+            with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
+                out = D(torch.cat([vox, fake])).float()
+            target = torch.cat([torch.ones(b, device=dev), torch.zeros(b, device=dev)])
+            d_loss = F.binary_cross_entropy_with_logits(out, target)
+            d_acc = ((out > 0).float() == target).float().mean()
+            if world > 1:  # every rank decides alike
+                dist.all_reduce(d_acc)
+                d_acc /= world
+            opt_d.zero_grad(set_to_none=True)
+            scaler_d.scale(d_loss).backward()  # always backward: keeps DDP ranks in step
+            d_updated = should_update_d(float(d_acc), cfg.d_acc_threshold)
+            if d_updated:
+                scaler_d.step(opt_d)
+            scaler_d.update()
+        # 5. generator and encoders
+        recon = recon_loss(logit_v, vox, cfg.pos_weight) + recon_loss(logit_e, vox, cfg.pos_weight)
+        kl = kl_divergence(mu_v.float(), logvar_v.float()) + kl_divergence(
+            mu_e.float(), logvar_e.float()
+        )
+        latent = F.mse_loss(mu_e.float(), mu_v.float().detach())
+        loss = cfg.a2_recon * recon + cfg.a1_kl * kl + cfg.latent_match * latent
+        if use_gan:
+            with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
+                g_out = D(torch.sigmoid(logit_p)).float()
+            g_adv = F.binary_cross_entropy_with_logits(g_out, torch.ones(b, device=dev))
+            loss = loss + stage.adversarial * g_adv
+        opt_g.zero_grad(set_to_none=True)
+        opt_e.zero_grad(set_to_none=True)
+        scaler_g.scale(loss).backward()
+        scaler_g.step(opt_g)
+        scaler_g.step(opt_e)
+        scaler_g.update()
+        # 6. log and checkpoint
+        now = time.perf_counter()
+        seconds += now - t_last
+        t_last = now
+        done = step + 1
+        if writer and (done % cfg.log_every == 0 or done == end):
+            row = {
+                "step": done,
+                "stage": stage.name,
+                "d_updated": int(d_updated),
+                "seconds": round(seconds, 2),
+            } | {
+                k: float(v.detach())
+                for k, v in (
+                    ("recon", recon),
+                    ("kl", kl),
+                    ("latent", latent),
+                    ("d_loss", d_loss),
+                    ("d_acc", d_acc),
+                    ("g_adv", g_adv),
+                )
+            }
+            writer.writerow(row)
+            log_file.flush()
+            bar.set_postfix(
+                stage=stage.name, recon=f"{row['recon']:.4f}", d_acc=f"{row['d_acc']:.2f}"
+            )
+        stage_end = cfg.stage_at(done)[1] is not stage or done == cfg.total_steps
+        if rank == 0 and (done % cfg.checkpoint_every == 0 or done == end or stage_end):
+            _save(ckpt_path, cfg, nets, opt_g, opt_e, opt_d, done, seconds)
+            if stage_end:  # keep each stage's result (e.g. to compare VAE vs VAE-GAN)
+                shutil.copyfile(ckpt_path, run_dir / f"checkpoint-{stage.name}.pt")
+    if log_file:
+        log_file.close()
+    if world > 1:
+        dist.barrier()
+    return ckpt_path
+
+
+def _save(
+    path: Path,
+    cfg: TrainConfig,
+    nets: dict[str, nn.Module],
+    opt_g,
+    opt_e,
+    opt_d,
+    step: int,
+    seconds: float,
+) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "config": cfg.to_dict(),
+            "step": step,
+            "seconds": seconds,
+            "nets": {k: n.state_dict() for k, n in nets.items()},
+            "opt_g": opt_g.state_dict(),
+            "opt_e": opt_e.state_dict(),
+            "opt_d": opt_d.state_dict(),
+            "torch": torch.__version__,
+            "hardware": hardware(),
+        },
+        tmp,
+    )
+    tmp.replace(path)  # atomic: a crash mid-save never leaves a broken checkpoint
+
+
+def hardware() -> str:
+    """What trained the model, for the model card."""
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA)"
+    threads = torch.get_num_threads()
+    return f"{os.cpu_count()} CPU cores ({platform.machine()}), torch {threads} threads"
+
+
+def load_networks(path: Path) -> tuple[TrainConfig, dict[str, nn.Module], dict]:
+    """Rebuild the networks from a checkpoint (its own config), in eval mode."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = TrainConfig.from_dict(state["config"])
+    nets = build_networks(cfg.model, seed=cfg.seed)
+    for k, n in nets.items():
+        n.load_state_dict(state["nets"][k])
+        n.eval()
+    return cfg, nets, state
