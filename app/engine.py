@@ -1,0 +1,225 @@
+"""ONNX Runtime sessions behind micro-batching queues, off the event loop.
+
+    engine = Engine.load(bundle_dir, manifest, ...)  # in the lifespan, never at import
+    probs = await engine.generate(z, timeout)         # [N, Z] -> [N, R, R, R] float32 in [0, 1]
+    mu = await engine.encode_image(images, timeout)   # [N, 3, S, S] normalised -> [N, Z]
+    mu = await engine.encode_voxels(voxels, timeout)  # [N, 1, R, R, R] float32 -> [N, Z]
+
+Concurrent requests to the same network are gathered for up to ``max_wait_ms`` (or until
+``max_batch`` rows) and run as one ONNX Runtime call in a dedicated single-thread executor.
+A full queue raises QueueFull (the API answers 503 + Retry-After); a request that outlives its
+deadline raises DeadlineExceeded (504) and its rows are dropped if not yet run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from app.bundle import Manifest
+
+log = logging.getLogger("gan3d.engine")
+
+
+class QueueFull(RuntimeError):
+    pass
+
+
+class DeadlineExceeded(TimeoutError):
+    pass
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    max_batch: int = 32  # rows per ONNX Runtime call
+    max_wait_ms: float = 5.0  # how long the first request waits for company
+    queue_size: int = 256  # requests waiting per network before QueueFull
+
+
+@dataclass
+class _Item:
+    x: np.ndarray  # [n, ...] rows for the network's single input
+    future: asyncio.Future
+    deadline: float  # loop.time() after which the rows are not worth running
+
+
+@dataclass
+class Stats:
+    """Counters read by /metrics."""
+
+    batches: int = 0
+    rows: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
+    inference_seconds: float = 0.0
+
+
+def make_session(path: Path, providers: list[str], threads: int) -> ort.InferenceSession:
+    """A session on the first available providers, in the order given. ORT silently drops a
+    provider whose libraries are missing; the caller logs what ``get_providers()`` reports."""
+    available = set(ort.get_available_providers())
+    wanted = [p for p in providers if p in available] or ["CPUExecutionProvider"]
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), opts, providers=wanted)
+
+
+class Batcher:
+    """One network's queue and worker."""
+
+    def __init__(self, name: str, session: ort.InferenceSession, executor: ThreadPoolExecutor,
+                 cfg: BatchingConfig) -> None:  # fmt: skip
+        self.name = name
+        self.session = session
+        self.input = session.get_inputs()[0].name
+        self.outputs = [o.name for o in session.get_outputs()]
+        self.executor = executor
+        self.cfg = cfg
+        self.queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=cfg.queue_size)
+        self.stats = Stats()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._worker(), name=self.name)
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop (graceful shutdown)."""
+        await self.queue.join()
+        if self._task:
+            self._task.cancel()
+
+    def run_now(self, x: np.ndarray) -> list[np.ndarray]:
+        """Synchronous call, for warm-up and benchmarks."""
+        return self.session.run(self.outputs, {self.input: x})
+
+    async def submit(self, x: np.ndarray, timeout: float) -> list[np.ndarray]:
+        loop = asyncio.get_running_loop()
+        item = _Item(x, loop.create_future(), loop.time() + timeout)
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            raise QueueFull(
+                f"the {self.name} queue is full ({self.cfg.queue_size} waiting)"
+            ) from None
+        try:
+            return await asyncio.wait_for(asyncio.shield(item.future), timeout)
+        except TimeoutError:
+            raise DeadlineExceeded(f"{self.name} did not finish within {timeout:.1f} s") from None
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await self.queue.get()
+            items, rows = [first], len(first.x)
+            wait_until = loop.time() + self.cfg.max_wait_ms / 1000
+            while rows < self.cfg.max_batch:
+                try:
+                    nxt = await asyncio.wait_for(
+                        self.queue.get(), max(0.0, wait_until - loop.time())
+                    )
+                except TimeoutError:
+                    break
+                items.append(nxt)
+                rows += len(nxt.x)
+            now = loop.time()
+            live = [it for it in items if now < it.deadline and not it.future.done()]
+            try:
+                if live:
+                    await self._run(live)
+            finally:
+                for _ in items:
+                    self.queue.task_done()
+
+    async def _run(self, items: list[_Item]) -> None:
+        x = np.concatenate([it.x for it in items])
+        t = time.perf_counter()
+        try:
+            outs = await asyncio.get_running_loop().run_in_executor(self.executor, self.run_now, x)
+        except Exception as e:  # an ORT failure fails these requests, not the worker
+            for it in items:
+                if not it.future.done():
+                    it.future.set_exception(e)
+            return
+        self.stats.inference_seconds += time.perf_counter() - t
+        self.stats.batches += 1
+        self.stats.rows += len(x)
+        self.stats.batch_sizes.append(len(x))
+        del self.stats.batch_sizes[:-1000]
+        start = 0
+        for it in items:
+            n = len(it.x)
+            if not it.future.done():
+                it.future.set_result([o[start : start + n] for o in outs])
+            start += n
+
+    def depth(self) -> int:
+        return self.queue.qsize()
+
+
+class Engine:
+    def __init__(self, manifest: Manifest, batchers: dict[str, Batcher], provider: str) -> None:
+        self.manifest = manifest
+        self.batchers = batchers
+        self.provider = provider  # the execution provider actually in use
+
+    @classmethod
+    def load(cls, bundle_dir: Path, manifest: Manifest, *, providers: list[str], threads: int,
+             batching: BatchingConfig) -> Engine:  # fmt: skip
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gan3d-ort")
+        batchers = {}
+        provider = "CPUExecutionProvider"
+        for role in ("generator", "image_encoder", "voxel_encoder"):
+            entry = manifest.file(role)
+            if entry is None:
+                continue
+            sess = make_session(Path(bundle_dir) / entry.path, providers, threads)
+            provider = sess.get_providers()[0]
+            batchers[role] = Batcher(role, sess, executor, batching)
+        if providers and provider != providers[0]:
+            log.warning("execution provider %s requested, %s in use", providers[0], provider)
+        log.info("ONNX Runtime provider in use: %s", provider)
+        return cls(manifest, batchers, provider)
+
+    def start(self) -> None:
+        for b in self.batchers.values():
+            b.start()
+
+    async def stop(self) -> None:
+        for b in self.batchers.values():
+            await b.stop()
+
+    def warm_up(self) -> None:
+        """One call per network and batch size 1 and max so the first request is not slow."""
+        z, r = self.manifest.latent.size, self.manifest.voxel_resolution
+        for role, b in self.batchers.items():
+            for n in (1, b.cfg.max_batch):
+                if role == "generator":
+                    b.run_now(np.zeros((n, z), np.float32))
+                elif role == "voxel_encoder":
+                    b.run_now(np.zeros((n, 1, r, r, r), np.float32))
+                else:
+                    s = self.manifest.image.size if self.manifest.image else 0
+                    b.run_now(np.zeros((n, 3, s, s), np.float32))
+
+    def has(self, role: str) -> bool:
+        return role in self.batchers
+
+    async def generate(self, z: np.ndarray, timeout: float) -> np.ndarray:
+        (probs,) = await self.batchers["generator"].submit(z.astype(np.float32), timeout)
+        return probs[:, 0]
+
+    async def encode_image(self, images: np.ndarray, timeout: float) -> np.ndarray:
+        mu, _ = await self.batchers["image_encoder"].submit(images.astype(np.float32), timeout)
+        return mu
+
+    async def encode_voxels(self, voxels: np.ndarray, timeout: float) -> np.ndarray:
+        mu, _ = await self.batchers["voxel_encoder"].submit(voxels.astype(np.float32), timeout)
+        return mu

@@ -1,0 +1,57 @@
+"""Occupancy probabilities -> a clean triangle mesh. Plain functions over arrays.
+
+World frame: the grid spans [-1, 1]^3, axes (x, y, z) with y up and +z the front, which is
+glTF's convention too, so meshes need no rotation for web viewers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import trimesh
+from scipy import ndimage
+from skimage import measure
+
+MAX_UPSAMPLE = 4
+
+
+@dataclass(frozen=True)
+class MeshOptions:
+    threshold: float = 0.5  # iso-level on the probability field
+    upsample: int = 1  # smooth (cubic) upsampling factor before marching cubes, 1..4
+    largest_component: bool = False  # drop all but the largest connected part
+    smooth_iterations: int = 0  # Taubin smoothing passes (keeps volume)
+    target_faces: int | None = None  # quadric decimation down to about this many faces
+
+
+def upsample(prob: np.ndarray, factor: int) -> np.ndarray:
+    """[R, R, R] -> [R * f, R * f, R * f] float32 in [0, 1], cell-aligned cubic upsampling."""
+    if factor == 1:
+        return prob.astype(np.float32)
+    up = ndimage.zoom(prob.astype(np.float32), factor, order=3, mode="grid-constant",
+                      grid_mode=True, cval=0.0)  # fmt: skip
+    return np.clip(up, 0.0, 1.0)
+
+
+def to_mesh(prob: np.ndarray, options: MeshOptions = MeshOptions()) -> trimesh.Trimesh | None:
+    """prob [R, R, R] float in [0, 1] -> mesh in world coordinates, or None when no voxel
+    reaches the threshold (an empty shape)."""
+    field = upsample(prob, options.upsample)
+    if not (field >= options.threshold).any():
+        return None
+    n = field.shape[0]
+    padded = np.pad(field, 1)  # zero border closes surfaces at the grid edge
+    verts, faces, _, _ = measure.marching_cubes(padded, level=options.threshold)
+    verts = ((verts - 1.0) + 0.5) / n * 2.0 - 1.0  # padded index -> cell centre -> world
+    mesh = trimesh.Trimesh(verts, faces, process=True)
+    if options.largest_component and len(mesh.faces):
+        parts = mesh.split(only_watertight=False)
+        if len(parts) > 1:
+            mesh = max(parts, key=lambda m: len(m.faces))
+    if options.smooth_iterations > 0:
+        trimesh.smoothing.filter_taubin(mesh, iterations=options.smooth_iterations)
+    if options.target_faces and len(mesh.faces) > options.target_faces:
+        mesh = mesh.simplify_quadric_decimation(face_count=options.target_faces)
+    mesh.fix_normals()
+    return mesh

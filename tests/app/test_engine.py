@@ -1,0 +1,69 @@
+"""Engine: results match direct ONNX Runtime calls, micro-batching, queue full, deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.bundle import verify
+from app.engine import BatchingConfig, DeadlineExceeded, Engine, QueueFull
+
+
+def _engine(bundle: Path, **batching) -> Engine:
+    return Engine.load(bundle, verify(bundle), providers=["CPUExecutionProvider"], threads=1,
+                       batching=BatchingConfig(**batching))  # fmt: skip
+
+
+def test_batched_results_equal_direct_calls(tiny_bundle: Path) -> None:
+    engine = _engine(tiny_bundle, max_batch=16, max_wait_ms=50)
+    z = np.random.default_rng(0).standard_normal((10, 8)).astype(np.float32)
+    direct = engine.batchers["generator"].run_now(z)[0][:, 0]
+
+    async def main() -> list[np.ndarray]:
+        engine.start()
+        outs = await asyncio.gather(*(engine.generate(z[i : i + 1], 5.0) for i in range(10)))
+        await engine.stop()
+        return outs
+
+    outs = asyncio.run(main())
+    assert np.allclose(np.concatenate(outs), direct, atol=1e-6)
+    stats = engine.batchers["generator"].stats
+    assert stats.rows == 10 and stats.batches < 10  # concurrent requests were batched
+
+
+def test_queue_full_raises(tiny_bundle: Path) -> None:
+    engine = _engine(tiny_bundle, queue_size=1)
+
+    async def main() -> None:  # the worker is not started: nothing drains the queue
+        first = asyncio.ensure_future(engine.generate(np.zeros((1, 8), np.float32), 0.2))
+        await asyncio.sleep(0)
+        with pytest.raises(QueueFull, match="queue is full"):
+            await engine.generate(np.zeros((1, 8), np.float32), 0.2)
+        with pytest.raises(DeadlineExceeded):
+            await first
+
+    asyncio.run(main())
+
+
+def test_deadline_exceeded_and_rows_dropped(tiny_bundle: Path) -> None:
+    engine = _engine(tiny_bundle, max_wait_ms=300, max_batch=64)
+
+    async def main() -> None:
+        engine.start()
+        with pytest.raises(DeadlineExceeded, match=r"within 0\.1 s"):
+            await engine.generate(np.zeros((1, 8), np.float32), 0.1)
+        await asyncio.sleep(0.4)
+        await engine.stop()
+
+    asyncio.run(main())
+    assert engine.batchers["generator"].stats.rows == 0  # expired before it ran
+
+
+def test_warm_up_and_provider(tiny_bundle: Path) -> None:
+    engine = _engine(tiny_bundle)
+    engine.warm_up()
+    assert engine.provider == "CPUExecutionProvider"
+    assert set(engine.batchers) == {"generator", "image_encoder", "voxel_encoder"}

@@ -1,0 +1,75 @@
+"""Latent helpers: seeds, interpolation, arithmetic, concepts, validation messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.latents import (
+    Concepts,
+    LatentError,
+    check_latent,
+    from_seed,
+    lerp,
+    path,
+    slerp,
+    weighted_sum,
+)
+
+
+def test_seed_latents_are_deterministic_and_scaled() -> None:
+    a, b = from_seed(7, 200), from_seed(7, 200)
+    assert a.dtype == np.float32 and a.shape == (200,) and np.array_equal(a, b)
+    assert not np.array_equal(a, from_seed(8, 200))
+    assert np.allclose(from_seed(7, 200, temperature=0.5), a * 0.5, atol=1e-6)
+    with pytest.raises(LatentError, match="seed must be"):
+        from_seed(-1, 200)
+
+
+def test_check_latent_messages() -> None:
+    assert check_latent([0.0] * 4, 4).dtype == np.float32
+    with pytest.raises(LatentError, match="must have 4 numbers, got shape \\[3\\]"):
+        check_latent([0.0] * 3, 4)
+    with pytest.raises(LatentError, match="finite"):
+        check_latent([0.0, np.nan, 0.0, 0.0], 4)
+
+
+def test_lerp_and_slerp_endpoints_and_norm() -> None:
+    a, b = from_seed(1, 64), from_seed(2, 64)
+    t = np.linspace(0, 1, 5)
+    for fn in (lerp, slerp):
+        f = fn(a, b, t)
+        assert (
+            f.shape == (5, 64)
+            and np.allclose(f[0], a, atol=1e-5)
+            and np.allclose(f[-1], b, atol=1e-5)
+        )
+    # slerp keeps the norm of equal-norm endpoints; lerp shrinks it in the middle
+    b_scaled = b / np.linalg.norm(b) * np.linalg.norm(a)
+    mid_s = slerp(a, b_scaled, np.array([0.5]))[0]
+    mid_l = lerp(a, b_scaled, np.array([0.5]))[0]
+    assert np.linalg.norm(mid_s) == pytest.approx(np.linalg.norm(a), rel=1e-4)
+    assert np.linalg.norm(mid_l) < np.linalg.norm(a)
+    assert np.allclose(slerp(a, a, t), lerp(a, a, t))  # parallel: falls back to lerp
+
+
+def test_path_through_keyframes() -> None:
+    keys = [from_seed(i, 8) for i in range(3)]
+    frames = path(keys, 4, method="lerp")
+    assert frames.shape == (9, 8)
+    assert np.allclose(frames[0], keys[0]) and np.allclose(frames[4], keys[1])
+    assert np.allclose(frames[-1], keys[2])
+    with pytest.raises(LatentError, match="two keyframes"):
+        path(keys[:1], 4)
+
+
+def test_arithmetic_and_concepts() -> None:
+    c = Concepts({"chair": np.ones(3), "armrests": np.array([1.0, 0, 0])}, 3)
+    z = weighted_sum([(1.0, c.get("chair")), (-2.0, c.get("armrests"))])
+    assert np.allclose(z, [-1, 1, 1])
+    with pytest.raises(
+        LatentError, match="unknown concept 'sofa'; known concepts: armrests, chair"
+    ):
+        c.get("sofa")
+    with pytest.raises(LatentError, match="latent size"):
+        Concepts({"x": np.ones(2)}, 3)

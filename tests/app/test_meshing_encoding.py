@@ -1,0 +1,80 @@
+"""Probability grid -> mesh -> bytes: geometry, options, formats, determinism, empty shapes."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import trimesh
+
+from app.encoding import MESH_FORMATS, encode_mesh, encode_voxels, unpack_json
+from app.meshing import MeshOptions, to_mesh
+
+
+def _ball(r: int = 16, radius: float = 0.6, centre=(0.0, 0.0, 0.0)) -> np.ndarray:
+    c = (np.arange(r) + 0.5) / r * 2 - 1
+    x, y, z = np.meshgrid(c, c, c, indexing="ij")
+    d = np.sqrt((x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2)
+    return np.clip(0.5 + (radius - d) * r / 2, 0, 1).astype(np.float32)  # a soft edge
+
+
+def test_ball_mesh_is_closed_outward_and_in_world_frame() -> None:
+    m = to_mesh(_ball())
+    assert m.is_watertight and m.volume > 0  # outward normals
+    assert np.allclose(m.bounds, [[-0.6] * 3, [0.6] * 3], atol=0.08)
+    assert m.volume == pytest.approx(4 / 3 * np.pi * 0.6**3, rel=0.1)
+
+
+def test_upsampling_smooths_and_keeps_the_size() -> None:
+    coarse, fine = to_mesh(_ball(8)), to_mesh(_ball(8), MeshOptions(upsample=4))
+    assert len(fine.faces) > 4 * len(coarse.faces)
+    assert np.allclose(fine.bounds, coarse.bounds, atol=0.15)
+
+
+def test_largest_component_decimation_and_smoothing() -> None:
+    two = np.maximum(_ball(24, 0.35, (-0.45, 0, 0)), _ball(24, 0.2, (0.6, 0, 0)))
+    assert len(to_mesh(two).split(only_watertight=False)) == 2
+    one = to_mesh(two, MeshOptions(largest_component=True))
+    assert len(one.split(only_watertight=False)) == 1 and one.bounds[1][0] < 0
+    small = to_mesh(_ball(24), MeshOptions(target_faces=500, smooth_iterations=3))
+    assert len(small.faces) <= 550
+
+
+def test_empty_field_gives_none() -> None:
+    assert to_mesh(np.zeros((8, 8, 8), np.float32)) is None
+    assert to_mesh(np.full((8, 8, 8), 0.4, np.float32), MeshOptions(threshold=0.5)) is None
+
+
+@pytest.mark.parametrize("fmt", sorted(MESH_FORMATS))
+def test_mesh_formats_reload_and_are_deterministic(fmt: str) -> None:
+    m = to_mesh(_ball())
+    data = encode_mesh(m, fmt)
+    assert data == encode_mesh(m, fmt)
+    back = trimesh.load(io.BytesIO(data), file_type=fmt, force="mesh")
+    assert len(back.faces) == len(m.faces)
+    assert np.allclose(back.bounds, m.bounds, atol=1e-4)
+
+
+def test_glb_has_normals_and_a_material() -> None:
+    data = encode_mesh(to_mesh(_ball()), "glb")
+    assert data[:4] == b"glTF"
+    length = int.from_bytes(data[12:16], "little")
+    doc = json.loads(data[20 : 20 + length])
+    assert "NORMAL" in doc["meshes"][0]["primitives"][0]["attributes"]
+    assert doc["materials"][0]["pbrMetallicRoughness"]["baseColorFactor"][3] == 1.0
+
+
+def test_voxel_formats_round_trip() -> None:
+    p = _ball()
+    occ = p >= 0.5
+    arr = np.load(io.BytesIO(encode_voxels(p, "npy", threshold=0.5)))
+    assert arr.dtype == np.float32 and np.array_equal(arr, p)
+    arr = np.load(io.BytesIO(encode_voxels(p, "npy", threshold=0.5, occupancy=True)))
+    assert arr.dtype == np.uint8 and np.array_equal(arr.astype(bool), occ)
+    assert np.array_equal(unpack_json(json.loads(encode_voxels(p, "json", threshold=0.5))), occ)
+    vox = trimesh.exchange.binvox.load_binvox(
+        io.BytesIO(encode_voxels(p, "binvox", threshold=0.5)), axis_order="xzy"
+    )
+    assert np.array_equal(vox.matrix, occ)
