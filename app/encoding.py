@@ -39,8 +39,9 @@ def encode_mesh(mesh: trimesh.Trimesh, fmt: str, *, colour=DEFAULT_COLOUR) -> by
         )
         return trimesh.exchange.gltf.export_glb(mesh, include_normals=True)
     if fmt == "obj":
-        return trimesh.exchange.obj.export_obj(mesh, include_normals=True,
-                                               include_texture=False).encode()  # fmt: skip
+        return trimesh.exchange.obj.export_obj(
+            mesh, include_normals=True, include_texture=False
+        ).encode()
     if fmt == "ply":
         return trimesh.exchange.ply.export_ply(mesh, encoding="binary")
     if fmt == "stl":

@@ -75,8 +75,13 @@ def make_session(path: Path, providers: list[str], threads: int) -> ort.Inferenc
 class Batcher:
     """One network's queue and worker."""
 
-    def __init__(self, name: str, session: ort.InferenceSession, executor: ThreadPoolExecutor,
-                 cfg: BatchingConfig) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        session: ort.InferenceSession,
+        executor: ThreadPoolExecutor,
+        cfg: BatchingConfig,
+    ) -> None:
         self.name = name
         self.session = session
         self.input = session.get_inputs()[0].name
@@ -171,8 +176,15 @@ class Engine:
         self.provider = provider  # the execution provider actually in use
 
     @classmethod
-    def load(cls, bundle_dir: Path, manifest: Manifest, *, providers: list[str], threads: int,
-             batching: BatchingConfig) -> Engine:  # fmt: skip
+    def load(
+        cls,
+        bundle_dir: Path,
+        manifest: Manifest,
+        *,
+        providers: list[str],
+        threads: int,
+        batching: BatchingConfig,
+    ) -> Engine:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gan3d-ort")
         batchers = {}
         provider = "CPUExecutionProvider"

@@ -97,3 +97,16 @@ class Concepts:
             raise LatentError(
                 f"unknown concept {name!r}; known concepts: {', '.join(self.names())}"
             ) from None
+
+
+def resolve(ref, concepts: Concepts, size: int, *, std: float = 1.0) -> np.ndarray:
+    """A request's latent reference (seed | latent | concept | mean_of) -> [Z]."""
+    if ref.seed is not None:
+        return from_seed(ref.seed, size, std=std)
+    if ref.latent is not None:
+        return check_latent(ref.latent, size)
+    if ref.concept is not None:
+        return concepts.get(ref.concept)
+    return np.mean([resolve(r, concepts, size, std=std) for r in ref.mean_of], axis=0).astype(
+        np.float32
+    )

@@ -1,4 +1,4 @@
-"""create_app(settings): the lifespan verifies the bundle; routers report health and the model."""
+"""create_app(settings): the lifespan verifies and loads the bundle, warms up, then serves."""
 
 from __future__ import annotations
 
@@ -8,20 +8,50 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from app.bundle import BundleError, Manifest, verify
+from app import errors
+from app.bundle import BundleError, verify
+from app.deps import Loaded
+from app.engine import BatchingConfig, Engine
+from app.latents import Concepts
+from app.routes import generate, meta
 from app.settings import Settings
 
 log = logging.getLogger("gan3d")
 
 
 class ServiceState:
-    """What the lifespan loaded; handlers read it, tests may replace it."""
+    """What the lifespan loaded; handlers read it through app.deps."""
 
     def __init__(self) -> None:
-        self.manifest: Manifest | None = None
+        self.loaded: Loaded | None = None
         self.not_ready_reason: str = "starting"
+
+
+def _load(settings: Settings) -> Loaded:
+    # 1. verify the bundle (sha256 of every file, ONNX signatures); refuse to serve otherwise
+    manifest = verify(settings.bundle_dir)
+    # 2. ONNX Runtime sessions on the configured providers, behind micro-batching queues
+    batching = BatchingConfig(settings.max_batch, settings.max_wait_ms, settings.queue_size)
+    engine = Engine.load(
+        settings.bundle_dir,
+        manifest,
+        providers=settings.providers,
+        threads=settings.intra_op_threads,
+        batching=batching,
+    )
+    # 3. named concept vectors
+    entry = manifest.file("concepts")
+    vectors = (
+        Concepts.load(settings.bundle_dir / entry.path, manifest.latent.size)
+        if entry
+        else Concepts({}, manifest.latent.size)
+    )
+    # 4. warm-up, so that readiness means the first request is fast
+    engine.warm_up()
+    return Loaded(manifest, engine, vectors)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,19 +60,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # 1. verify the bundle (sha256 of every file, ONNX signatures); refuse to serve otherwise
         try:
-            state.manifest = verify(settings.bundle_dir)
+            state.loaded = _load(settings)
+            state.loaded.engine.start()
             state.not_ready_reason = ""
-            log.info("bundle %s verified", settings.bundle_dir)
+            log.info("serving bundle %s", settings.bundle_dir)
         except BundleError as e:
             state.not_ready_reason = f"bundle {settings.bundle_dir} not served: {e}"
             log.error(state.not_ready_reason)
         yield
+        if state.loaded is not None:  # graceful: finish what is queued
+            await state.loaded.engine.stop()
 
     app = FastAPI(title="gan3d", version="0.1.0", lifespan=lifespan)
     app.state.gan3d = state
     app.state.settings = settings
+    errors.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            expose_headers=["X-Gan3d-Latent", "X-Gan3d-Seed"],
+        )
+    app.include_router(generate.router)
+    app.include_router(meta.router)
 
     @app.get("/health/live")
     def live() -> dict[str, str]:
@@ -50,18 +93,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/health/ready")
     def ready() -> Any:
-        if state.manifest is None:
+        if state.loaded is None:
             return JSONResponse(
                 status_code=503,
                 content={"status": "not ready", "detail": state.not_ready_reason},
                 headers={"Retry-After": "5"},
             )
-        return {"status": "ready", "bundle": state.manifest.name}
-
-    @app.get("/v1/model")
-    def model() -> Any:
-        if state.manifest is None:
-            return JSONResponse(status_code=503, content={"detail": state.not_ready_reason})
-        return state.manifest.model_dump(mode="json")
+        return {
+            "status": "ready",
+            "bundle": state.loaded.manifest.name,
+            "execution_provider": state.loaded.engine.provider,
+        }
 
     return app

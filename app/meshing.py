@@ -29,8 +29,8 @@ def upsample(prob: np.ndarray, factor: int) -> np.ndarray:
     """[R, R, R] -> [R * f, R * f, R * f] float32 in [0, 1], cell-aligned cubic upsampling."""
     if factor == 1:
         return prob.astype(np.float32)
-    up = ndimage.zoom(prob.astype(np.float32), factor, order=3, mode="grid-constant",
-                      grid_mode=True, cval=0.0)  # fmt: skip
+    # edge-extended borders: a zero border would make the cubic spline ring above the data
+    up = ndimage.zoom(prob.astype(np.float32), factor, order=3, mode="nearest", grid_mode=True)
     return np.clip(up, 0.0, 1.0)
 
 

@@ -22,3 +22,8 @@ class Settings(BaseSettings):
     # ONNX Runtime execution providers, tried in order; unavailable ones are skipped and logged.
     providers: list[str] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
     intra_op_threads: int = Field(default=0, ge=0)  # 0 = one per physical core
+    max_batch: int = Field(default=32, ge=1, le=1024)  # rows per ONNX Runtime call
+    max_wait_ms: float = Field(default=5.0, ge=0, le=1000)  # micro-batching wait
+    queue_size: int = Field(default=256, ge=1)  # waiting requests per network before 503
+    request_timeout_s: float = Field(default=30.0, gt=0)  # per-request deadline -> 504
+    cors_origins: list[str] = []  # allowed browser origins (JSON list); empty = no CORS

@@ -13,8 +13,13 @@ from app.engine import BatchingConfig, DeadlineExceeded, Engine, QueueFull
 
 
 def _engine(bundle: Path, **batching) -> Engine:
-    return Engine.load(bundle, verify(bundle), providers=["CPUExecutionProvider"], threads=1,
-                       batching=BatchingConfig(**batching))  # fmt: skip
+    return Engine.load(
+        bundle,
+        verify(bundle),
+        providers=["CPUExecutionProvider"],
+        threads=1,
+        batching=BatchingConfig(**batching),
+    )
 
 
 def test_batched_results_equal_direct_calls(tiny_bundle: Path) -> None:

@@ -1,0 +1,38 @@
+"""Request dependencies: the loaded engine and concepts, handed to handlers (tests override)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.bundle import Manifest
+from app.engine import Engine
+from app.errors import ApiError
+from app.latents import Concepts
+from app.settings import Settings
+
+
+@dataclass
+class Loaded:
+    """What the lifespan loaded for serving."""
+
+    manifest: Manifest
+    engine: Engine
+    concepts: Concepts
+
+
+def get_loaded(request: Request) -> Loaded:
+    state = request.app.state.gan3d
+    if state.loaded is None:
+        raise ApiError(503, "Not ready", state.not_ready_reason or "starting")
+    return state.loaded
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+LoadedDep = Annotated[Loaded, Depends(get_loaded)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

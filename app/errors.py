@@ -1,0 +1,67 @@
+"""Every error is an RFC 9457 problem document: {"type", "title", "status", "detail", ...}."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from app.engine import DeadlineExceeded, QueueFull
+from app.latents import LatentError
+
+log = logging.getLogger("gan3d.errors")
+PROBLEM = "application/problem+json"
+
+
+class ApiError(Exception):
+    """An error with a status and a message a person can act on."""
+
+    def __init__(self, status: int, title: str, detail: str, **extra: object) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+
+def problem(
+    status: int, title: str, detail: str, headers: dict | None = None, **extra
+) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, e: ApiError) -> JSONResponse:
+        return problem(e.status, e.title, e.detail, **e.extra)
+
+    @app.exception_handler(LatentError)
+    async def _latent(_: Request, e: LatentError) -> JSONResponse:
+        return problem(400, "Bad latent", str(e))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"where": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
+            for err in e.errors()
+        ]
+        detail = "; ".join(f"{x['where']}: {x['problem']}" for x in errors)
+        return problem(422, "Invalid request", detail, errors=errors)
+
+    @app.exception_handler(QueueFull)
+    async def _full(_: Request, e: QueueFull) -> JSONResponse:
+        return problem(503, "Busy", f"{e}; retry shortly", headers={"Retry-After": "1"})
+
+    @app.exception_handler(DeadlineExceeded)
+    async def _deadline(_: Request, e: DeadlineExceeded) -> JSONResponse:
+        return problem(504, "Deadline exceeded", str(e))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, e: HTTPException) -> JSONResponse:
+        return problem(e.status_code, "Error", str(e.detail), headers=getattr(e, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, e: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem(500, "Internal error", "the server failed; the error was logged")

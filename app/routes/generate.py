@@ -1,0 +1,61 @@
+"""POST /v1/sample, /v1/interpolate, /v1/arithmetic: latents -> generator -> shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter, Response
+
+from app import latents
+from app.deps import LoadedDep, SettingsDep
+from app.results import shapes_response
+from app.schemas import ArithmeticRequest, InterpolateRequest, SampleRequest
+
+router = APIRouter(prefix="/v1", tags=["generate"])
+
+
+@router.post("/sample", summary="n shapes from seeds (given or drawn), optionally near a concept")
+async def sample(body: SampleRequest, loaded: LoadedDep, settings: SettingsDep) -> Response:
+    m = loaded.manifest
+    # 1. seeds: given, or drawn and returned so that the call can be repeated
+    seeds = body.seeds or [int(s) for s in np.random.default_rng().integers(0, 2**63 - 1, body.n)]
+    # 2. latents: prior N(0, std * temperature), shifted to a concept when one is named
+    centre = loaded.concepts.get(body.concept) if body.concept else 0.0
+    z = np.stack(
+        [
+            centre
+            + latents.from_seed(s, m.latent.size, std=m.latent.std, temperature=body.temperature)
+            for s in seeds
+        ]
+    ).astype(np.float32)
+    # 3. generator, then meshing / encoding
+    probs = await loaded.engine.generate(z, settings.request_timeout_s)
+    threshold = body.output.threshold or m.threshold
+    return await shapes_response(probs, z, body.output, threshold=threshold, seeds=seeds)
+
+
+@router.post("/interpolate", summary="frames along a path through two or more keyframes")
+async def interpolate(
+    body: InterpolateRequest, loaded: LoadedDep, settings: SettingsDep
+) -> Response:
+    m = loaded.manifest
+    keys = [
+        latents.resolve(k, loaded.concepts, m.latent.size, std=m.latent.std) for k in body.keyframes
+    ]
+    z = latents.path(keys, body.steps, method=body.method)
+    probs = await loaded.engine.generate(z, settings.request_timeout_s)
+    threshold = body.output.threshold or m.threshold
+    out = body.output.model_copy(update={"envelope": True})  # frames always come as a list
+    return await shapes_response(probs, z, out, threshold=threshold, name="frame")
+
+
+@router.post("/arithmetic", summary="a weighted sum of latents, e.g. chair - armless + armrests")
+async def arithmetic(body: ArithmeticRequest, loaded: LoadedDep, settings: SettingsDep) -> Response:
+    m = loaded.manifest
+    terms = [
+        (t.weight, latents.resolve(t.ref, loaded.concepts, m.latent.size, std=m.latent.std))
+        for t in body.terms
+    ]
+    z = latents.weighted_sum(terms)[None]
+    probs = await loaded.engine.generate(z, settings.request_timeout_s)
+    threshold = body.output.threshold or m.threshold
+    return await shapes_response(probs, z, body.output, threshold=threshold, name="arithmetic")

@@ -1,0 +1,25 @@
+"""GET /v1/model, /v1/concepts: what is being served."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.deps import LoadedDep
+
+router = APIRouter(prefix="/v1", tags=["meta"])
+
+
+@router.get("/model", summary="the verified bundle manifest and the execution provider in use")
+def model(loaded: LoadedDep) -> dict:
+    return {**loaded.manifest.model_dump(mode="json"), "execution_provider": loaded.engine.provider}
+
+
+@router.get("/concepts", summary="named latent vectors usable as concept / ref.concept")
+def concepts(loaded: LoadedDep) -> dict:
+    names = loaded.concepts.names()
+    m = loaded.manifest
+    return {
+        "concepts": names,
+        "categories": [c for c in m.categories if c in names],
+        "attribute_directions": [a.name for a in m.attributes if a.name in names],
+    }

@@ -1,0 +1,98 @@
+"""Request bodies, validated before any work (422 -> a 400 problem document in app/errors.py)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_SAMPLES = 16
+MAX_KEYFRAMES = 8
+MAX_STEPS = 32
+MAX_TERMS = 16
+MAX_EXEMPLARS = 32
+
+Format = Literal["glb", "obj", "ply", "stl", "npy", "binvox", "json"]  # MESH_ + VOXEL_FORMATS
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Output(_Body):
+    """How shapes come back. Mesh options apply to glb/obj/ply/stl."""
+
+    format: Format = "glb"
+    threshold: float | None = Field(default=None, gt=0, lt=1, description="default: the bundle's")
+    upsample: int = Field(default=2, ge=1, le=4, description="smooth upsampling before meshing")
+    largest_component: bool = False
+    smooth_iterations: int = Field(default=0, ge=0, le=20)
+    target_faces: int | None = Field(default=None, ge=100, le=200_000)
+    occupancy: bool = Field(default=False, description="npy: uint8 occupancy, not float32 probs")
+    envelope: bool | None = Field(
+        default=None,
+        description="JSON envelope (base64 payloads + latents); default: only for several shapes",
+    )
+
+
+class LatentRef(_Body):
+    """Exactly one of: a seed, a latent, a named concept, or the mean of several exemplars."""
+
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    latent: list[float] | None = None
+    concept: str | None = Field(default=None, min_length=1, max_length=200)
+    mean_of: list[LatentRef] | None = Field(default=None, min_length=1, max_length=MAX_EXEMPLARS)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> LatentRef:
+        given = [
+            k for k in ("seed", "latent", "concept", "mean_of") if getattr(self, k) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of seed, latent, concept, mean_of"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+
+class SampleRequest(_Body):
+    n: int = Field(default=1, ge=1, le=MAX_SAMPLES)
+    seeds: list[int] | None = Field(default=None, min_length=1, max_length=MAX_SAMPLES)
+    concept: str | None = Field(default=None, description="sample around this concept's latent")
+    temperature: float = Field(default=1.0, gt=0, le=3, description="scale of the prior std")
+    output: Output = Output()
+
+    @model_validator(mode="after")
+    def _seeds_match_n(self) -> SampleRequest:
+        if self.seeds is not None:
+            if any(not 0 <= s <= 2**63 - 1 for s in self.seeds):
+                raise ValueError("seeds must be in [0, 2^63 - 1]")
+            if "n" in self.model_fields_set and self.n != len(self.seeds):
+                raise ValueError(f"n is {self.n} but {len(self.seeds)} seeds were given")
+            self.n = len(self.seeds)
+        return self
+
+
+class InterpolateRequest(_Body):
+    keyframes: list[LatentRef] = Field(min_length=2, max_length=MAX_KEYFRAMES)
+    steps: int = Field(default=8, ge=1, le=MAX_STEPS, description="frames per segment")
+    method: Literal["slerp", "lerp"] = "slerp"
+    output: Output = Output()
+
+    @model_validator(mode="after")
+    def _frame_limit(self) -> InterpolateRequest:
+        frames = (len(self.keyframes) - 1) * self.steps + 1
+        if frames > MAX_STEPS * 2:
+            raise ValueError(f"{frames} frames requested; at most {MAX_STEPS * 2} per request")
+        return self
+
+
+class Term(_Body):
+    weight: float = Field(ge=-10, le=10)
+    ref: LatentRef
+
+
+class ArithmeticRequest(_Body):
+    terms: list[Term] = Field(min_length=1, max_length=MAX_TERMS)
+    output: Output = Output()
