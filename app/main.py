@@ -16,7 +16,8 @@ from app.bundle import BundleError, verify
 from app.deps import Loaded
 from app.engine import BatchingConfig, Engine
 from app.latents import Concepts
-from app.routes import generate, meta
+from app.limits import BodyLimit
+from app.routes import generate, meta, upload
 from app.settings import Settings
 
 log = logging.getLogger("gan3d")
@@ -84,7 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["X-Gan3d-Latent", "X-Gan3d-Seed"],
         )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(generate.router)
+    app.include_router(upload.router)
     app.include_router(meta.router)
 
     @app.get("/health/live")

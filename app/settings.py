@@ -26,4 +26,6 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(default=5.0, ge=0, le=1000)  # micro-batching wait
     queue_size: int = Field(default=256, ge=1)  # waiting requests per network before 503
     request_timeout_s: float = Field(default=30.0, gt=0)  # per-request deadline -> 504
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # body limit -> 413
+    max_image_pixels: int = Field(default=16_000_000, ge=1)  # decoded image limit -> 400
     cors_origins: list[str] = []  # allowed browser origins (JSON list); empty = no CORS

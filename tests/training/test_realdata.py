@@ -65,9 +65,9 @@ def test_binvox_round_trip(tmp_path: Path) -> None:
     data = trimesh.exchange.binvox.export_binvox(vg)
     path = tmp_path / "slab.binvox"
     path.write_bytes(data)
-    v32 = read_binvox(path, 32)
+    v32 = read_binvox(path.read_bytes(), 32)
     assert np.array_equal(v32, grid)
-    v16 = read_binvox(path, 16)  # integer down-sampling keeps the slab low in y
+    v16 = read_binvox(path.read_bytes(), 16)  # integer down-sampling keeps the slab low in y
     assert v16.shape == (16,) * 3 and v16[:, :5].any() and not v16[:, 6:].any()
 
 

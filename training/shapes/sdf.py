@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.voxelize import MARGIN
+
 Vec3 = tuple[float, float, float]
 _AXES = {"x": 0, "y": 1, "z": 2}
 
@@ -133,7 +135,8 @@ class Torus:
 
 Primitive = Box | Cylinder | Frustum | Ellipsoid | Torus
 
-MARGIN = 0.08  # fraction of the half-extent left empty: at 32^3 the outer voxel layer stays empty
+# MARGIN (app/voxelize.py) is the canonical frame's margin, shared with the service's voxeliser:
+# at 32^3 the outer voxel layer stays empty.
 
 
 @dataclass(frozen=True)

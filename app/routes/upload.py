@@ -1,0 +1,94 @@
+"""POST /v1/reconstruct (photo -> shape) and /v1/encode (your shape -> latent): multipart."""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Annotated, Literal
+
+import numpy as np
+from fastapi import APIRouter, File, Form, Response, UploadFile
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from app import images, voxelize
+from app.deps import LoadedDep, SettingsDep
+from app.errors import ApiError
+from app.results import shapes_response
+from app.schemas import Output
+
+router = APIRouter(prefix="/v1", tags=["upload"])
+MESH_TYPES = ("glb", "obj", "off", "stl", "ply")
+VOXEL_TYPES = ("npy", "binvox")
+
+
+def _output(raw: str | None) -> Output:
+    try:
+        return Output.model_validate_json(raw) if raw else Output()
+    except ValidationError as e:
+        detail = "; ".join(f"output.{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+        raise ApiError(422, "Invalid request", detail) from None
+
+
+@router.post("/reconstruct", summary="an object photo (PNG/JPEG/WebP) -> its 3D shape + latent")
+async def reconstruct(
+    loaded: LoadedDep,
+    settings: SettingsDep,
+    image: Annotated[UploadFile, File(description="PNG, JPEG or WebP; alpha is used as the mask")],
+    output: Annotated[str | None, Form(description="JSON of the output options")] = None,
+) -> Response:
+    m = loaded.manifest
+    if not loaded.engine.has("image_encoder") or m.image is None:
+        raise ApiError(404, "Not available", "this bundle has no image encoder")
+    out = _output(output)
+    data = await image.read()
+    # 1. decode and crop off the event loop; 2. encoder -> latent; 3. generator -> shape
+    try:
+        pic = await run_in_threadpool(images.decode, data, max_pixels=settings.max_image_pixels)
+        x, _info = await run_in_threadpool(images.preprocess, pic, m.image)
+    except images.ImageInputError as e:
+        raise ApiError(415 if "format" in str(e) else 400, "Bad image", str(e)) from None
+    z = await loaded.engine.encode_image(x[None], settings.request_timeout_s)
+    probs = await loaded.engine.generate(z, settings.request_timeout_s)
+    return await shapes_response(
+        probs, z, out, threshold=out.threshold or m.threshold, name="reconstruction"
+    )
+
+
+@router.post("/encode", summary="a mesh (GLB/OBJ/OFF/STL/PLY) or voxels (npy/binvox) -> latent")
+async def encode(
+    loaded: LoadedDep,
+    settings: SettingsDep,
+    shape: Annotated[UploadFile, File(description="file type from its name's suffix")],
+    up: Annotated[Literal["y", "z"], Form(description="the file's up axis")] = "y",
+) -> dict:
+    m = loaded.manifest
+    if not loaded.engine.has("voxel_encoder"):
+        raise ApiError(404, "Not available", "this bundle has no voxel encoder")
+    suffix = PurePath(shape.filename or "").suffix.lower().lstrip(".")
+    if suffix not in MESH_TYPES + VOXEL_TYPES:
+        raise ApiError(
+            415,
+            "Unsupported shape file",
+            f"file type {suffix or '(none)'!r} is not accepted; name the file with one "
+            f"of: {', '.join(MESH_TYPES + VOXEL_TYPES)}",
+        )
+    data = await shape.read()
+    r = m.voxel_resolution
+
+    def to_grid() -> np.ndarray:
+        if suffix == "npy":
+            return voxelize.read_npy(data, r)
+        if suffix == "binvox":
+            return voxelize.read_binvox(data, r)
+        return voxelize.voxelize_mesh(voxelize.load_mesh(data, suffix), r, up=up)
+
+    try:
+        grid = await run_in_threadpool(to_grid)
+    except voxelize.ShapeFileError as e:
+        raise ApiError(400, "Bad shape file", f"{shape.filename}: {e}") from None
+    if not grid.any():
+        raise ApiError(400, "Bad shape file", f"{shape.filename}: voxelises to an empty grid")
+    z = await loaded.engine.encode_voxels(
+        grid[None, None].astype(np.float32), settings.request_timeout_s
+    )
+    return {"latent": [float(v) for v in z[0]], "resolution": r, "occupied_voxels": int(grid.sum())}

@@ -1,0 +1,94 @@
+"""Shapes from files -> occupancy grids in the model's canonical frame (numpy + trimesh).
+
+Canonical frame: y up (``up="z"`` rotates z-up files), bounding box centred, largest extent
+scaled to 2 * (1 - MARGIN) inside [-1, 1]^3, solid (interiors filled), axes (x, y, z).
+Shared by the service (/v1/encode) and training (real-data loaders).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Literal
+
+import numpy as np
+import trimesh
+
+MARGIN = 0.08  # fraction of the half-extent left empty at each side of the grid
+
+
+class ShapeFileError(ValueError):
+    """A file that cannot become a voxel grid; the message says why."""
+
+
+def load_mesh(data: bytes, file_type: str) -> trimesh.Trimesh:
+    try:
+        loaded = trimesh.load(io.BytesIO(data), file_type=file_type, force="mesh")
+    except Exception as e:  # trimesh raises many types for bad files
+        raise ShapeFileError(f"cannot be read as {file_type} ({e})") from e
+    if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
+        raise ShapeFileError("contains no triangles")
+    return loaded
+
+
+def voxelize_mesh(
+    mesh: trimesh.Trimesh, resolution: int, *, up: Literal["y", "z"] = "y"
+) -> np.ndarray:
+    """Mesh -> solid occupancy [R, R, R] bool in the canonical frame."""
+    mesh = mesh.copy()
+    if up == "z":
+        mesh.apply_transform(trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0]))
+    lo, hi = mesh.bounds
+    extent = float(np.max(hi - lo))
+    if not np.isfinite(extent) or extent <= 0:
+        raise ShapeFileError("the mesh has an empty or non-finite bounding box")
+    mesh.apply_translation(-(lo + hi) / 2)
+    mesh.apply_scale(2.0 * (1.0 - MARGIN) / extent)
+    pitch = 2.0 / resolution
+    try:
+        grid = mesh.voxelized(pitch=pitch).fill()
+    except Exception as e:  # degenerate geometry surfaces as several exception types
+        raise ShapeFileError(f"cannot be voxelised ({e})") from e
+    idx = np.floor((grid.points + 1.0) / pitch).astype(int)
+    idx = idx[np.all((idx >= 0) & (idx < resolution), axis=1)]
+    out = np.zeros((resolution,) * 3, dtype=bool)
+    out[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+    return out
+
+
+def resample(vox: np.ndarray, resolution: int) -> np.ndarray:
+    """Any-pool down (integer factor) or nearest-neighbour otherwise. -> [R, R, R] bool."""
+    n = vox.shape[0]
+    if n == resolution:
+        return vox.astype(bool)
+    if n > resolution and n % resolution == 0:
+        f = n // resolution
+        return vox.reshape(resolution, f, resolution, f, resolution, f).any(axis=(1, 3, 5))
+    i = np.minimum((np.arange(resolution) + 0.5) * n / resolution, n - 1).astype(int)
+    return vox[np.ix_(i, i, i)].astype(bool)
+
+
+def _cubic(vox: np.ndarray, what: str) -> np.ndarray:
+    if vox.ndim != 3 or len(set(vox.shape)) != 1:
+        raise ShapeFileError(f"{what} must be a cubic 3D grid, got shape {list(vox.shape)}")
+    return vox
+
+
+def read_binvox(data: bytes, resolution: int) -> np.ndarray:
+    """binvox bytes (ShapeNet's voxel format, y up) -> [R, R, R] bool, axes (x, y, z)."""
+    try:
+        grid = trimesh.exchange.binvox.load_binvox(io.BytesIO(data), axis_order="xzy")
+        vox = np.asarray(grid.matrix, dtype=bool)
+    except Exception as e:
+        raise ShapeFileError(f"not a readable binvox file ({e})") from e
+    return resample(_cubic(vox, "a binvox grid"), resolution)
+
+
+def read_npy(data: bytes, resolution: int) -> np.ndarray:
+    """A .npy cubic grid (bool, or numbers where >= 0.5 is occupied) -> [R, R, R] bool."""
+    try:
+        arr = np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as e:
+        raise ShapeFileError(f"not a readable .npy array ({e})") from e
+    if arr.dtype.kind not in "biuf":
+        raise ShapeFileError(f"a voxel array must be boolean or numeric, got {arr.dtype}")
+    return resample(_cubic(arr, "a voxel array") >= 0.5, resolution)

@@ -1,0 +1,154 @@
+"""Uploads: image decoding and cropping, /v1/reconstruct, /v1/encode, body and pixel limits."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app import images
+from app.bundle import ImageSpec
+from app.main import create_app
+from app.settings import Settings
+
+SPEC = ImageSpec(size=16)
+
+
+def _png(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _object_on(bg=(250, 250, 250), size=(200, 120), box=(120, 30, 160, 90)) -> Image.Image:
+    img = Image.new("RGB", size, bg)
+    img.paste((30, 60, 200), box)
+    return img
+
+
+@pytest.fixture
+def client(tiny_bundle: Path) -> Iterator[TestClient]:
+    settings = Settings(
+        bundle_dir=tiny_bundle,
+        providers=["CPUExecutionProvider"],
+        intra_op_threads=1,
+        max_upload_bytes=200_000,
+        max_image_pixels=1_000_000,
+    )
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_background_crop_centres_the_object() -> None:
+    x, info = images.preprocess(_object_on(), SPEC)
+    assert x.shape == (3, 16, 16) and x.dtype == np.float32
+    assert info["mask_source"] == "background"
+    obj = x[0] < 0  # the object is dark red-wise; the white background is bright
+    ys, xs = np.nonzero(obj)
+    assert abs(xs.mean() - 7.5) < 1.5 and abs(ys.mean() - 7.5) < 1.5
+    assert 0.55 < (ys.max() - ys.min() + 1) / 16 < 0.9  # fills ~TARGET_FILL
+
+
+def test_alpha_is_the_mask() -> None:
+    img = Image.new("RGBA", (100, 100), (255, 0, 0, 0))  # transparent red: must be ignored
+    img.paste((20, 200, 20, 255), (10, 10, 40, 70))
+    _, info = images.preprocess(images.decode(_png(img), max_pixels=10**6), SPEC)
+    assert info["mask_source"] == "alpha" and info["crop_box"][0] < 10
+
+
+def test_exif_orientation_is_applied() -> None:
+    img = _object_on(size=(200, 100))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    decoded = images.decode(_png(img, "JPEG", exif=exif), max_pixels=10**6)
+    assert decoded.size == (100, 200)
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        (b"not an image at all", "not a readable PNG, JPEG or WebP"),
+        (_png(_object_on())[:300], "truncated or corrupt"),
+        (_png(_object_on(), "GIF"), "format GIF is not accepted"),
+    ],
+)
+def test_bad_images_are_named(data: bytes, needle: str) -> None:
+    with pytest.raises(images.ImageInputError, match=needle):
+        images.decode(data, max_pixels=10**6)
+
+
+def test_pixel_limit_is_checked_before_decoding() -> None:
+    big = _png(Image.new("L", (3000, 3000)))  # compresses to a few KB: a decompression bomb
+    with pytest.raises(images.ImageInputError, match="limit is 1000000 pixels"):
+        images.decode(big, max_pixels=1_000_000)
+
+
+def test_reconstruct_returns_a_shape_and_its_latent(client: TestClient) -> None:
+    files = {"image": ("chair.png", _png(_object_on()), "image/png")}
+    r = client.post("/v1/reconstruct", files=files, data={"output": '{"format": "npy"}'})
+    assert r.status_code == 200, r.text
+    assert np.load(io.BytesIO(r.content)).shape == (8, 8, 8) and "x-gan3d-latent" in r.headers
+    again = client.post("/v1/reconstruct", files=files, data={"output": '{"format": "npy"}'})
+    assert again.content == r.content
+
+
+def test_reconstruct_errors(client: TestClient) -> None:
+    r = client.post("/v1/reconstruct", files={"image": ("x.gif", _png(_object_on(), "GIF"))})
+    assert r.status_code == 415 and "PNG, JPEG or WebP" in r.json()["detail"]
+    r = client.post("/v1/reconstruct", files={"image": ("x.png", b"garbage")})
+    assert r.status_code == 400 and r.json()["title"] == "Bad image"
+    r = client.post(
+        "/v1/reconstruct",
+        files={"image": ("x.png", _png(_object_on()))},
+        data={"output": '{"format": "fbx"}'},
+    )
+    assert r.status_code == 422 and "output.format" in r.json()["detail"]
+    r = client.post("/v1/reconstruct")
+    assert r.status_code == 422 and "image" in r.json()["detail"]
+
+
+def test_body_limit_413_before_buffering(client: TestClient) -> None:
+    r = client.post("/v1/reconstruct", files={"image": ("x.png", b"\0" * 300_000)})
+    assert r.status_code == 413 and "200000 bytes" in r.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while streaming
+        for _ in range(40):
+            yield b"\0" * 10_000
+
+    r = client.post(
+        "/v1/reconstruct",
+        content=chunks(),
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    assert r.status_code == 413
+
+
+def test_encode_mesh_and_voxels_agree(client: TestClient) -> None:
+    box = trimesh.creation.box(extents=[1.0, 2.0, 1.0])
+    glb = client.post("/v1/encode", files={"shape": ("box.glb", box.export(file_type="glb"))})
+    assert glb.status_code == 200, glb.text
+    z = np.array(glb.json()["latent"])
+    assert z.shape == (8,) and glb.json()["occupied_voxels"] > 0
+    from app.voxelize import voxelize_mesh
+
+    buf = io.BytesIO()
+    np.save(buf, voxelize_mesh(box, 8).astype(np.uint8))
+    npy = client.post("/v1/encode", files={"shape": ("box.npy", buf.getvalue())})
+    assert np.allclose(npy.json()["latent"], z, atol=1e-6)
+
+
+def test_encode_errors(client: TestClient) -> None:
+    r = client.post("/v1/encode", files={"shape": ("model.fbx", b"123")})
+    assert r.status_code == 415 and "npy" in r.json()["detail"]
+    r = client.post("/v1/encode", files={"shape": ("broken.obj", b"v 1 2\nf 1 2 3\n")})
+    assert r.status_code == 400 and "broken.obj" in r.json()["detail"]
+    buf = io.BytesIO()
+    np.save(buf, np.zeros((4, 5, 6)))
+    r = client.post("/v1/encode", files={"shape": ("grid.npy", buf.getvalue())})
+    assert r.status_code == 400 and "cubic" in r.json()["detail"]
