@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from app import errors
 from app.bundle import BundleError, verify
@@ -17,6 +17,7 @@ from app.deps import Loaded
 from app.engine import BatchingConfig, Engine
 from app.latents import Concepts
 from app.limits import BodyLimit
+from app.observability import Metrics, RequestContext
 from app.routes import generate, meta, upload
 from app.settings import Settings
 
@@ -85,10 +86,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["X-Gan3d-Latent", "X-Gan3d-Seed"],
         )
+    metrics = Metrics()
+    app.state.metrics = metrics
+    app.add_middleware(RequestContext, metrics=metrics, api_key=settings.api_key)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(generate.router)
     app.include_router(upload.router)
     app.include_router(meta.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        engine = state.loaded.engine if state.loaded else None
+        return Response(metrics.render(engine), media_type="text/plain; version=0.0.4")
 
     @app.get("/health/live")
     def live() -> dict[str, str]:

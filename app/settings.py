@@ -29,3 +29,5 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # body limit -> 413
     max_image_pixels: int = Field(default=16_000_000, ge=1)  # decoded image limit -> 400
     cors_origins: list[str] = []  # allowed browser origins (JSON list); empty = no CORS
+    api_key: str | None = None  # when set, /v1/* requires it in the X-API-Key header
+    json_logs: bool = True  # one JSON object per log line (request id included)

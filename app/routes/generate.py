@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+from typing import Annotated
+
 import numpy as np
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from app import latents
 from app.deps import LoadedDep, SettingsDep
 from app.results import shapes_response
-from app.schemas import ArithmeticRequest, InterpolateRequest, SampleRequest
+from app.schemas import ArithmeticRequest, Format, InterpolateRequest, Output, SampleRequest
 
 router = APIRouter(prefix="/v1", tags=["generate"])
 
@@ -59,3 +62,33 @@ async def arithmetic(body: ArithmeticRequest, loaded: LoadedDep, settings: Setti
     probs = await loaded.engine.generate(z, settings.request_timeout_s)
     threshold = body.output.threshold or m.threshold
     return await shapes_response(probs, z, body.output, threshold=threshold, name="arithmetic")
+
+
+@router.get("/shapes/{seed}.{fmt}", summary="one shape by seed; cacheable, for <model-viewer src>")
+async def shape_by_seed(
+    seed: Annotated[int, Path(ge=0, le=2**63 - 1)],
+    fmt: Annotated[Format, Path(description="file format")],
+    loaded: LoadedDep,
+    settings: SettingsDep,
+    request: Request,
+    concept: str | None = None,
+    temperature: Annotated[float, Query(gt=0, le=3)] = 1.0,
+    threshold: Annotated[float | None, Query(gt=0, lt=1)] = None,
+    upsample: Annotated[int, Query(ge=1, le=4)] = 2,
+) -> Response:
+    """The same bytes as POST /v1/sample with these options, plus ETag / Cache-Control: the
+    bytes depend only on the bundle and the URL, so caches may keep them."""
+    tag_src = f"{loaded.manifest.file('generator').sha256}|{request.url.path}|{request.url.query}"
+    etag = '"' + hashlib.sha256(tag_src.encode()).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=86400"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    body = SampleRequest(
+        seeds=[seed],
+        concept=concept,
+        temperature=temperature,
+        output=Output(format=fmt, threshold=threshold, upsample=upsample, envelope=False),
+    )
+    response = await sample(body, loaded, settings)
+    response.headers.update(headers)
+    return response

@@ -203,3 +203,17 @@ def test_not_ready_generation_is_503(tiny_bundle: Path) -> None:
     with TestClient(create_app(Settings(bundle_dir=tiny_bundle))) as c:
         r = c.post("/v1/sample", json={})
         assert r.status_code == 503 and "manifest.json" in r.json()["detail"]
+
+
+def test_cacheable_shape_url(client: TestClient) -> None:
+    r = client.get("/v1/shapes/3.glb")
+    assert r.status_code == 200 and r.headers["content-type"] == "model/gltf-binary"
+    assert r.headers["cache-control"] == "public, max-age=86400" and r.headers["etag"]
+    post = client.post("/v1/sample", json={"seeds": [3]})
+    assert post.content == r.content
+    cached = client.get("/v1/shapes/3.glb", headers={"If-None-Match": r.headers["etag"]})
+    assert cached.status_code == 304 and cached.content == b""
+    other = client.get("/v1/shapes/3.glb?threshold=0.4")
+    assert other.headers["etag"] != r.headers["etag"]
+    bad = client.get("/v1/shapes/3.fbx")
+    assert bad.status_code == 422 and "fmt" in bad.json()["detail"]

@@ -1,0 +1,122 @@
+"""Prometheus metrics, JSON logs with a request id, and the optional API key.
+
+Metrics: gan3d_requests_total{route,status}, gan3d_request_seconds{route} (histogram),
+gan3d_queue_depth{network}, gan3d_batch_size{network} (histogram), gan3d_inference_seconds_total
+{network}. Each app has its own registry, so tests and workers never share counters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+import uuid
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.errors import problem
+
+OPEN_PATHS = ("/health/", "/metrics", "/docs", "/openapi.json", "/redoc")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "gan3d_requests", "HTTP requests", ["route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "gan3d_request_seconds", "request latency", ["route"], registry=self.registry
+        )
+        self.queue = Gauge(
+            "gan3d_queue_depth", "requests waiting", ["network"], registry=self.registry
+        )
+        self.batch = Histogram(
+            "gan3d_batch_size",
+            "rows per inference call",
+            ["network"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        )
+        self.inference = Gauge(
+            "gan3d_inference_seconds_total",
+            "time in ONNX Runtime",
+            ["network"],
+            registry=self.registry,
+        )
+        self._seen: dict[str, int] = {}
+
+    def render(self, engine) -> bytes:
+        """Refresh engine gauges, then the exposition text."""
+        if engine is not None:
+            for name, b in engine.batchers.items():
+                self.queue.labels(name).set(b.depth())
+                self.inference.labels(name).set(b.stats.inference_seconds)
+                new = b.stats.batches - self._seen.get(name, 0)
+                for size in b.stats.batch_sizes[-new:] if new > 0 else []:
+                    self.batch.labels(name).observe(size)
+                self._seen[name] = b.stats.batches
+        return generate_latest(self.registry)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {
+            "time": round(record.created, 3),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        doc.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc)
+
+
+access = logging.getLogger("gan3d.access")
+
+
+class RequestContext(BaseHTTPMiddleware):
+    """Request id (incoming X-Request-ID echoed, else made), API key, access log, metrics."""
+
+    def __init__(self, app, *, metrics: Metrics, api_key: str | None) -> None:
+        super().__init__(app)
+        self.metrics = metrics
+        self.api_key = api_key
+
+    async def dispatch(self, request: Request, call_next) -> Response:
+        rid = request.headers.get("x-request-id", "")[:128] or uuid.uuid4().hex
+        start = time.perf_counter()
+        path = request.url.path
+        if (
+            self.api_key
+            and request.method != "OPTIONS"
+            and not path.startswith(OPEN_PATHS)
+            and not secrets.compare_digest(request.headers.get("x-api-key", ""), self.api_key)
+        ):
+            response = problem(401, "Unauthorized", "send the service's API key in X-API-Key")
+        else:
+            response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        seconds = time.perf_counter() - start
+        self.metrics.requests.labels(name, str(response.status_code)).inc()
+        self.metrics.latency.labels(name).observe(seconds)
+        response.headers["X-Request-ID"] = rid
+        access.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": rid,
+                    "method": request.method,
+                    "path": path,
+                    "status": response.status_code,
+                    "ms": round(seconds * 1000, 1),
+                }
+            },
+        )
+        return response
