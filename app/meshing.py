@@ -19,19 +19,20 @@ MAX_UPSAMPLE = 4
 @dataclass(frozen=True)
 class MeshOptions:
     threshold: float = 0.5  # iso-level on the probability field
-    upsample: int = 1  # smooth (cubic) upsampling factor before marching cubes, 1..4
+    upsample: int = 1  # smooth upsampling factor before marching cubes, 1..4
     largest_component: bool = False  # drop all but the largest connected part
     smooth_iterations: int = 0  # Taubin smoothing passes (keeps volume)
     target_faces: int | None = None  # quadric decimation down to about this many faces
 
 
 def upsample(prob: np.ndarray, factor: int) -> np.ndarray:
-    """[R, R, R] -> [R * f, R * f, R * f] float32 in [0, 1], cell-aligned cubic upsampling."""
+    """[R, R, R] -> [R * f, R * f, R * f] float32 in [0, 1]: each voxel repeated f times, then
+    a Gaussian blur of half a coarse voxel. Smooth, no overshoot (a cubic spline rings and
+    invents surfaces near flat fields) and ~10x faster than scipy's cubic zoom (bench/mesh)."""
     if factor == 1:
         return prob.astype(np.float32)
-    # edge-extended borders: a zero border would make the cubic spline ring above the data
-    up = ndimage.zoom(prob.astype(np.float32), factor, order=3, mode="nearest", grid_mode=True)
-    return np.clip(up, 0.0, 1.0)
+    up = prob.astype(np.float32).repeat(factor, 0).repeat(factor, 1).repeat(factor, 2)
+    return ndimage.gaussian_filter(up, sigma=0.5 * factor, mode="nearest", truncate=2.0)
 
 
 def to_mesh(prob: np.ndarray, options: MeshOptions = MeshOptions()) -> trimesh.Trimesh | None:
@@ -44,7 +45,8 @@ def to_mesh(prob: np.ndarray, options: MeshOptions = MeshOptions()) -> trimesh.T
     padded = np.pad(field, 1)  # zero border closes surfaces at the grid edge
     verts, faces, _, _ = measure.marching_cubes(padded, level=options.threshold)
     verts = ((verts - 1.0) + 0.5) / n * 2.0 - 1.0  # padded index -> cell centre -> world
-    mesh = trimesh.Trimesh(verts, faces, process=True)
+    # skimage winds faces towards increasing values (inward here); reverse for outward normals
+    mesh = trimesh.Trimesh(verts, faces[:, ::-1], process=True)
     if options.largest_component and len(mesh.faces):
         parts = mesh.split(only_watertight=False)
         if len(parts) > 1:
@@ -53,5 +55,4 @@ def to_mesh(prob: np.ndarray, options: MeshOptions = MeshOptions()) -> trimesh.T
         trimesh.smoothing.filter_taubin(mesh, iterations=options.smooth_iterations)
     if options.target_faces and len(mesh.faces) > options.target_faces:
         mesh = mesh.simplify_quadric_decimation(face_count=options.target_faces)
-    mesh.fix_normals()
     return mesh

@@ -1,0 +1,154 @@
+"""Service benchmarks, measured side by side in one run; prints a Markdown table.
+
+    python bench/service.py [--bundle models/gan3d-cpu] [--requests 64]
+
+1. cold start: process start -> /health/ready 200, and the server's RSS then;
+2. model only (ONNX Runtime, batch 1) vs end-to-end POST /v1/sample GLB over HTTP;
+3. throughput at 1 / 8 / 32 concurrent clients (npy output) vs calling the model directly
+   with batches of the same sizes;
+4. meshing + GLB encoding of one shape upsampled to 64^3 (the default output path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from app.bundle import verify
+from app.encoding import encode_mesh
+from app.engine import make_session
+from app.meshing import MeshOptions, to_mesh
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_server(bundle: Path) -> tuple[subprocess.Popen, str, float]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "GAN3D_BUNDLE_DIR": str(bundle),
+        "GAN3D_PORT": str(port),
+        "GAN3D_LOG_LEVEL": "warning",
+    }
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "app"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
+                return proc, url, time.perf_counter() - t0
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError("the server exited during start-up")
+        time.sleep(0.02)
+
+
+def median_ms(fn, n: int) -> float:
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+async def throughput(url: str, clients: int, requests: int) -> float:
+    async with httpx.AsyncClient(timeout=60) as client:
+        seeds = iter(range(10**6, 10**6 + requests))
+
+        async def worker() -> None:
+            for seed in seeds:
+                r = await client.post(
+                    f"{url}/v1/sample", json={"seeds": [seed], "output": {"format": "npy"}}
+                )
+                r.raise_for_status()
+
+        t = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        return requests / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bundle", default="models/gan3d-cpu")
+    ap.add_argument("--requests", type=int, default=64)
+    args = ap.parse_args()
+    bundle = Path(args.bundle)
+    manifest = verify(bundle)
+    z_dim = manifest.latent.size
+    sess = make_session(bundle / manifest.file("generator").path, ["CPUExecutionProvider"], 0)
+    rng = np.random.default_rng(0)
+
+    def model(batch: int) -> None:
+        sess.run(None, {"z": rng.standard_normal((batch, z_dim)).astype(np.float32)})
+
+    proc, url, cold = start_server(bundle)
+    try:
+        rss = _rss_mb(proc.pid)
+        model_ms = median_ms(lambda: model(1), 30)
+        seeds = iter(range(10**7))
+        e2e_ms = median_ms(
+            lambda: httpx.post(
+                f"{url}/v1/sample", json={"seeds": [next(seeds)]}, timeout=60
+            ).raise_for_status(),
+            30,
+        )
+        rows = []
+        for c in (1, 8, 32):
+            served = asyncio.run(throughput(url, c, args.requests))
+            direct = c / (median_ms(lambda c=c: model(c), 10) / 1000)
+            rows.append((c, served, direct))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    prob = sess.run(None, {"z": rng.standard_normal((1, z_dim)).astype(np.float32)})[0][0, 0]
+    mesh_ms = median_ms(
+        lambda: encode_mesh(
+            to_mesh(
+                prob,
+                MeshOptions(threshold=manifest.threshold, upsample=64 // manifest.voxel_resolution),
+            ),
+            "glb",
+        ),
+        20,
+    )
+
+    print(f"bundle {manifest.name}, {os.cpu_count()} CPU cores, requests per level {args.requests}")
+    print("| measurement | value |")
+    print("|---|---|")
+    print(f"| cold start to ready | {cold:.2f} s |")
+    print(f"| server RSS when ready | {rss:.0f} MB |")
+    print(f"| model only, batch 1 (median) | {model_ms:.1f} ms |")
+    print(f"| POST /v1/sample GLB end to end (median) | {e2e_ms:.1f} ms |")
+    print(f"| meshing + GLB of one shape at 64^3 (median) | {mesh_ms:.1f} ms |")
+    for c, served, direct in rows:
+        print(
+            f"| {c} clients: served / direct model same batch | {served:.1f} / {direct:.1f} "
+            f"shapes/s = {served / direct:.0%} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
