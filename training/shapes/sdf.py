@@ -25,6 +25,21 @@ def _length(a: np.ndarray) -> np.ndarray:
     return np.sqrt(np.sum(a * a, axis=-1))
 
 
+def _radial(q: np.ndarray, axis: str) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets q [N, 3] -> (distance from the axis, coordinate along it), each [N]."""
+    a = _AXES[axis]
+    return np.sqrt(np.sum(np.delete(q, a, axis=-1) ** 2, axis=-1)), q[:, a]
+
+
+def _axial_bounds(
+    center: Vec3, radial: float, along: float, axis: str
+) -> tuple[np.ndarray, np.ndarray]:
+    h = np.full(3, radial)
+    h[_AXES[axis]] = along
+    c = np.asarray(center)
+    return c - h, c + h
+
+
 @dataclass(frozen=True)
 class Box:
     center: Vec3
@@ -49,17 +64,12 @@ class Cylinder:
     axis: str = "y"
 
     def sdf(self, p: np.ndarray) -> np.ndarray:
-        q = p - self.center
-        a = _AXES[self.axis]
-        rho = np.sqrt(np.sum(np.delete(q, a, axis=-1) ** 2, axis=-1))
-        d = np.stack([rho - self.radius, np.abs(q[:, a]) - self.half_height], axis=-1)
+        rho, y = _radial(p - self.center, self.axis)
+        d = np.stack([rho - self.radius, np.abs(y) - self.half_height], axis=-1)
         return np.minimum(d.max(axis=-1), 0.0) + _length(np.maximum(d, 0.0))
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        h = np.full(3, self.radius)
-        h[_AXES[self.axis]] = self.half_height
-        c = np.asarray(self.center)
-        return c - h, c + h
+        return _axial_bounds(self.center, self.radius, self.half_height, self.axis)
 
 
 @dataclass(frozen=True)
@@ -121,16 +131,11 @@ class Torus:
     axis: str = "y"
 
     def sdf(self, p: np.ndarray) -> np.ndarray:
-        q = p - self.center
-        a = _AXES[self.axis]
-        rho = np.sqrt(np.sum(np.delete(q, a, axis=-1) ** 2, axis=-1))
-        return np.sqrt((rho - self.major) ** 2 + q[:, a] ** 2) - self.minor
+        rho, y = _radial(p - self.center, self.axis)
+        return np.sqrt((rho - self.major) ** 2 + y**2) - self.minor
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        h = np.full(3, self.major + self.minor)
-        h[_AXES[self.axis]] = self.minor
-        c = np.asarray(self.center)
-        return c - h, c + h
+        return _axial_bounds(self.center, self.major + self.minor, self.minor, self.axis)
 
 
 Primitive = Box | Cylinder | Frustum | Ellipsoid | Torus
