@@ -27,6 +27,7 @@ FileRole = Literal[
     "image_encoder",  # image [B, 3, S, S] -> mu, logvar [B, Z]
     "voxel_encoder",  # voxels [B, 1, R, R, R] -> mu, logvar [B, Z]
     "concepts",  # .npz of named latent vectors
+    "prior",  # .npz of a Gaussian mixture fitted to encoded training shapes (latent.prior)
     "metrics",  # evaluation JSON
     "model_card",
     "preview",
@@ -69,7 +70,9 @@ class FileEntry(_Strict):
 
 class LatentSpec(_Strict):
     size: int = Field(gt=0)
-    prior: Literal["normal"] = "normal"
+    # "normal": z ~ N(0, std^2 I). "mixture": z from the Gaussian mixture in the file with role
+    # "prior" (weights [K], means [K, Z], chol [K, Z, Z] lower-triangular, names [K]).
+    prior: Literal["normal", "mixture"] = "normal"
     std: float = Field(default=1.0, gt=0)
 
 
@@ -121,11 +124,13 @@ class Manifest(_Strict):
         if len(set(paths)) != len(paths):
             raise ValueError("a file is listed twice")
         roles = [f.role for f in self.files]
-        for role in ("generator", "image_encoder", "voxel_encoder", "concepts"):
+        for role in ("generator", "image_encoder", "voxel_encoder", "concepts", "prior"):
             if roles.count(role) > 1:
                 raise ValueError(f"more than one file has role {role!r}")
         if "generator" not in roles:
             raise ValueError("a bundle needs a file with role 'generator'")
+        if self.latent.prior == "mixture" and "prior" not in roles:
+            raise ValueError("latent.prior is 'mixture' but no file has role 'prior'")
         if "image_encoder" in roles and self.image is None:
             raise ValueError("an image_encoder needs the 'image' section (size, normalisation)")
         return self

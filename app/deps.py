@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from app.bundle import Manifest
 from app.engine import Engine
 from app.errors import ApiError
-from app.latents import Concepts
+from app.latents import LatentSpace
 from app.settings import Settings
 
 
@@ -20,7 +20,7 @@ class Loaded:
 
     manifest: Manifest
     engine: Engine
-    concepts: Concepts
+    space: LatentSpace
 
 
 def get_loaded(request: Request) -> Loaded:

@@ -99,14 +99,89 @@ class Concepts:
             ) from None
 
 
-def resolve(ref, concepts: Concepts, size: int, *, std: float = 1.0) -> np.ndarray:
-    """A request's latent reference (seed | latent | concept | mean_of) -> [Z]."""
-    if ref.seed is not None:
-        return from_seed(ref.seed, size, std=std)
-    if ref.latent is not None:
-        return check_latent(ref.latent, size)
-    if ref.concept is not None:
-        return concepts.get(ref.concept)
-    return np.mean([resolve(r, concepts, size, std=std) for r in ref.mean_of], axis=0).astype(
-        np.float32
-    )
+class MixturePrior:
+    """A Gaussian mixture over latents (the bundle's role "prior" file): sampling from it gives
+    latents where the generator was trained, unlike N(0, I) when the encoder's codes do not
+    fill the standard normal. Deterministic per seed."""
+
+    def __init__(
+        self, weights: np.ndarray, means: np.ndarray, chol: np.ndarray, names: list[str]
+    ) -> None:
+        k, z = means.shape
+        if weights.shape != (k,) or chol.shape != (k, z, z) or len(names) != k:
+            raise LatentError("prior file: weights [K], means [K, Z], chol [K, Z, Z], names [K]")
+        self.weights = weights.astype(np.float64) / weights.sum()
+        self.means, self.chol, self.names = means.astype(np.float32), chol.astype(np.float32), names
+
+    @classmethod
+    def load(cls, path) -> MixturePrior:
+        with np.load(path) as d:
+            return cls(d["weights"], d["means"], d["chol"], [str(n) for n in d["names"]])
+
+    def save(self, path) -> None:
+        np.savez(
+            path, weights=self.weights, means=self.means, chol=self.chol, names=np.array(self.names)
+        )
+
+    def nearest(self, z: np.ndarray) -> int:
+        return int(np.argmin(np.linalg.norm(self.means - z, axis=1)))
+
+    def sample(
+        self, seed: int, *, temperature: float = 1.0, centre: np.ndarray | None = None
+    ) -> np.ndarray:
+        """-> [Z]: a component (by weight, or the one nearest ``centre``), then
+        mean (or ``centre``) + temperature * chol @ eps."""
+        if not 0 <= seed <= MAX_SEED:
+            raise LatentError(f"seed must be in [0, {MAX_SEED}], got {seed}")
+        rng = np.random.default_rng(seed)
+        k = int(rng.choice(len(self.weights), p=self.weights))
+        eps = rng.standard_normal(self.means.shape[1])
+        if centre is not None:
+            k = self.nearest(centre)
+        base = self.means[k] if centre is None else centre
+        return (base + temperature * (self.chol[k] @ eps)).astype(np.float32)
+
+
+def fit_mixture(
+    codes: np.ndarray, labels: np.ndarray, names: list[str], *, shrinkage: float = 0.1
+) -> MixturePrior:
+    """One full-covariance Gaussian per label, shrunk towards its diagonal (few samples per
+    component in a 200-d space). codes [N, Z], labels [N] in range(len(names))."""
+    means, chols, weights = [], [], []
+    for i, _ in enumerate(names):
+        x = codes[labels == i].astype(np.float64)
+        mu = x.mean(0)
+        cov = np.cov(x, rowvar=False) if len(x) > 1 else np.eye(x.shape[1]) * 1e-2
+        cov = (1 - shrinkage) * cov + shrinkage * np.diag(np.diag(cov)) + 1e-6 * np.eye(len(mu))
+        means.append(mu)
+        chols.append(np.linalg.cholesky(cov))
+        weights.append(len(x))
+    return MixturePrior(np.array(weights, float), np.array(means), np.array(chols), list(names))
+
+
+class LatentSpace:
+    """The bundle's latent space: its size, prior (normal or mixture) and named concepts."""
+
+    def __init__(
+        self, size: int, concepts: Concepts, *, std: float = 1.0, prior: MixturePrior | None = None
+    ) -> None:
+        self.size, self.std, self.concepts, self.prior = size, std, concepts, prior
+
+    def seed(
+        self, seed: int, *, temperature: float = 1.0, centre: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The latent a seed names (around ``centre`` when given). -> [Z]"""
+        if self.prior is not None:
+            return self.prior.sample(seed, temperature=temperature, centre=centre)
+        z = from_seed(seed, self.size, std=self.std, temperature=temperature)
+        return z if centre is None else (centre + z).astype(np.float32)
+
+    def resolve(self, ref) -> np.ndarray:
+        """A request's reference (seed | latent | concept | mean_of) -> [Z]."""
+        if ref.seed is not None:
+            return self.seed(ref.seed)
+        if ref.latent is not None:
+            return check_latent(ref.latent, self.size)
+        if ref.concept is not None:
+            return self.concepts.get(ref.concept)
+        return np.mean([self.resolve(r) for r in ref.mean_of], axis=0).astype(np.float32)

@@ -15,7 +15,7 @@ from app import errors
 from app.bundle import BundleError, verify
 from app.deps import Loaded
 from app.engine import BatchingConfig, Engine
-from app.latents import Concepts
+from app.latents import Concepts, LatentSpace, MixturePrior
 from app.limits import BodyLimit
 from app.observability import Metrics, RequestContext
 from app.routes import generate, meta, upload
@@ -44,16 +44,16 @@ def _load(settings: Settings) -> Loaded:
         threads=settings.intra_op_threads,
         batching=batching,
     )
-    # 3. named concept vectors
+    # 3. the latent space: named concept vectors and the sampling prior
+    z = manifest.latent.size
     entry = manifest.file("concepts")
-    vectors = (
-        Concepts.load(settings.bundle_dir / entry.path, manifest.latent.size)
-        if entry
-        else Concepts({}, manifest.latent.size)
-    )
+    concepts = Concepts.load(settings.bundle_dir / entry.path, z) if entry else Concepts({}, z)
+    entry = manifest.file("prior")
+    prior = MixturePrior.load(settings.bundle_dir / entry.path) if entry else None
+    space = LatentSpace(z, concepts, std=manifest.latent.std, prior=prior)
     # 4. warm-up, so that readiness means the first request is fast
     engine.warm_up()
-    return Loaded(manifest, engine, vectors)
+    return Loaded(manifest, engine, space)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -21,15 +21,10 @@ async def sample(body: SampleRequest, loaded: LoadedDep, settings: SettingsDep) 
     m = loaded.manifest
     # 1. seeds: given, or drawn and returned so that the call can be repeated
     seeds = body.seeds or [int(s) for s in np.random.default_rng().integers(0, 2**63 - 1, body.n)]
-    # 2. latents: prior N(0, std * temperature), shifted to a concept when one is named
-    centre = loaded.concepts.get(body.concept) if body.concept else 0.0
-    z = np.stack(
-        [
-            centre
-            + latents.from_seed(s, m.latent.size, std=m.latent.std, temperature=body.temperature)
-            for s in seeds
-        ]
-    ).astype(np.float32)
+    # 2. latents from the bundle's prior, around a concept when one is named
+    space = loaded.space
+    centre = space.concepts.get(body.concept) if body.concept else None
+    z = np.stack([space.seed(s, temperature=body.temperature, centre=centre) for s in seeds])
     # 3. generator, then meshing / encoding
     probs = await loaded.engine.generate(z, settings.request_timeout_s)
     threshold = body.output.threshold or m.threshold
@@ -41,9 +36,7 @@ async def interpolate(
     body: InterpolateRequest, loaded: LoadedDep, settings: SettingsDep
 ) -> Response:
     m = loaded.manifest
-    keys = [
-        latents.resolve(k, loaded.concepts, m.latent.size, std=m.latent.std) for k in body.keyframes
-    ]
+    keys = [loaded.space.resolve(k) for k in body.keyframes]
     z = latents.path(keys, body.steps, method=body.method)
     probs = await loaded.engine.generate(z, settings.request_timeout_s)
     threshold = body.output.threshold or m.threshold
@@ -54,10 +47,7 @@ async def interpolate(
 @router.post("/arithmetic", summary="a weighted sum of latents, e.g. chair - armless + armrests")
 async def arithmetic(body: ArithmeticRequest, loaded: LoadedDep, settings: SettingsDep) -> Response:
     m = loaded.manifest
-    terms = [
-        (t.weight, latents.resolve(t.ref, loaded.concepts, m.latent.size, std=m.latent.std))
-        for t in body.terms
-    ]
+    terms = [(t.weight, loaded.space.resolve(t.ref)) for t in body.terms]
     z = latents.weighted_sum(terms)[None]
     probs = await loaded.engine.generate(z, settings.request_timeout_s)
     threshold = body.output.threshold or m.threshold

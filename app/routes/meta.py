@@ -16,7 +16,7 @@ def model(loaded: LoadedDep) -> dict:
 
 @router.get("/concepts", summary="named latent vectors usable as concept / ref.concept")
 def concepts(loaded: LoadedDep) -> dict:
-    names = loaded.concepts.names()
+    names = loaded.space.concepts.names()
     m = loaded.manifest
     return {
         "concepts": names,

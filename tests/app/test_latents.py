@@ -73,3 +73,24 @@ def test_arithmetic_and_concepts() -> None:
         c.get("sofa")
     with pytest.raises(LatentError, match="latent size"):
         Concepts({"x": np.ones(2)}, 3)
+
+
+def test_mixture_prior_fit_sample_and_round_trip(tmp_path) -> None:
+    from app.latents import LatentSpace, MixturePrior, fit_mixture
+
+    rng = np.random.default_rng(0)
+    codes = np.concatenate([rng.normal(-5, 0.1, (50, 4)), rng.normal(5, 0.1, (150, 4))])
+    labels = np.r_[np.zeros(50, int), np.ones(150, int)]
+    prior = fit_mixture(codes, labels, ["a", "b"])
+    assert np.allclose(prior.weights, [0.25, 0.75]) and np.allclose(prior.means[1], 5, atol=0.05)
+    z = np.stack([prior.sample(s) for s in range(400)])
+    assert 0.65 < np.mean(z[:, 0] > 0) < 0.85  # about 3/4 from the heavier component
+    assert np.all(np.abs(np.abs(z) - 5) < 1)  # all near a component, none in between
+    assert np.array_equal(prior.sample(7), prior.sample(7))
+    near_a = prior.sample(3, centre=np.full(4, -4.0), temperature=0.0)
+    assert np.allclose(near_a, -4.0)  # the centre, spread by the nearest component
+    prior.save(tmp_path / "p.npz")
+    back = MixturePrior.load(tmp_path / "p.npz")
+    assert np.array_equal(back.sample(11), prior.sample(11)) and back.names == ["a", "b"]
+    space = LatentSpace(4, Concepts({}, 4), prior=prior)
+    assert np.array_equal(space.seed(5), prior.sample(5))
