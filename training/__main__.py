@@ -45,10 +45,10 @@ def _evaluate(args: argparse.Namespace) -> None:
     from training.bundle import save_evaluation
     from training.evaluate import evaluate
 
-    metrics, concepts = evaluate(
+    metrics, concepts, prior = evaluate(
         _checkpoint(args), data_root=Path(args.root), judge_steps=args.judge_steps
     )
-    save_evaluation(Path(args.run_dir), metrics, concepts)
+    save_evaluation(Path(args.run_dir), metrics, concepts, prior)
     print(
         json.dumps(
             {

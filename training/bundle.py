@@ -26,6 +26,7 @@ from app.bundle import (
     verify,
     write_manifest,
 )
+from app.latents import MixturePrior
 from training.card import write_model_card
 from training.dataset import DATA_PRESETS, build, load_split
 from training.evaluate import evaluate, write_metrics
@@ -44,12 +45,12 @@ def write_bundle(
     name: str,
     version: str,
     data_root: Path = Path("data"),
-    evaluation: tuple[dict, dict[str, np.ndarray]] | None = None,
+    evaluation: tuple[dict, dict[str, np.ndarray], MixturePrior] | None = None,
     commands: list[str] | None = None,  # "{preset}" is filled in from the checkpoint
     judge_steps: int = 400,
     preview_size: int = 128,
 ) -> Manifest:
-    """``evaluation``: (metrics, concepts) from ``evaluate`` (computed here when None)."""
+    """``evaluation``: (metrics, concepts, prior) from ``evaluate`` (computed here when None)."""
     cfg, nets, state = load_networks(checkpoint)
     if out.exists():
         shutil.rmtree(out)
@@ -59,14 +60,21 @@ def write_bundle(
     # 2. evaluation and concept vectors (held-out splits)
     if evaluation is None:
         evaluation = evaluate(checkpoint, data_root=data_root, judge_steps=judge_steps)
-    metrics, concepts = evaluation
+    metrics, concepts, prior = evaluation
     metrics = {**metrics, "export_max_abs_error": {r: e for r, (_, _, e) in exported.items()}}
     np.savez(out / "concepts.npz", **concepts)
+    prior.save(out / "prior.npz")
     write_metrics(metrics, out / "metrics.json")
     # 3. previews and the model card
     test = load_split(build(DATA_PRESETS[cfg.data], data_root), "test")
     previews = write_previews(
-        nets, concepts, test, out / "previews", threshold=metrics["threshold"], size=preview_size
+        nets,
+        concepts,
+        prior,
+        test,
+        out / "previews",
+        threshold=metrics["threshold"],
+        size=preview_size,
     )
     summary = TrainingSummary(
         preset=cfg.preset,
@@ -89,13 +97,14 @@ def write_bundle(
     # 4. the manifest, pinning every file
     files = [file_entry(out, fname, role, sig) for role, (fname, sig, _) in exported.items()]
     files.append(file_entry(out, "concepts.npz", "concepts"))
+    files.append(file_entry(out, "prior.npz", "prior"))
     files.append(file_entry(out, "metrics.json", "metrics"))
     files.append(file_entry(out, "MODEL_CARD.md", "model_card"))
     files += [file_entry(out, p.relative_to(out).as_posix(), "preview") for p in previews]
     manifest = Manifest(
         name=name,
         version=version,
-        latent=LatentSpec(size=cfg.model.z_dim, prior="normal", std=1.0),
+        latent=LatentSpec(size=cfg.model.z_dim, prior="mixture", std=1.0),
         voxel_resolution=cfg.model.resolution,
         image=ImageSpec(size=cfg.model.image_size),
         threshold=metrics["threshold"],
@@ -124,14 +133,17 @@ def _headline(m: dict) -> dict:
     }
 
 
-def save_evaluation(run_dir: Path, metrics: dict, concepts: dict[str, np.ndarray]) -> None:
+def save_evaluation(
+    run_dir: Path, metrics: dict, concepts: dict[str, np.ndarray], prior: MixturePrior
+) -> None:
     write_metrics(metrics, run_dir / "metrics.json")
     np.savez(run_dir / "concepts.npz", **concepts)
+    prior.save(run_dir / "prior.npz")
 
 
-def load_evaluation(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]] | None:
+def load_evaluation(run_dir: Path) -> tuple[dict, dict[str, np.ndarray], MixturePrior] | None:
     """What `python -m training evaluate` saved in the run folder, if anything."""
-    m, c = run_dir / "metrics.json", run_dir / "concepts.npz"
-    if not (m.is_file() and c.is_file()):
+    m, c, p = run_dir / "metrics.json", run_dir / "concepts.npz", run_dir / "prior.npz"
+    if not (m.is_file() and c.is_file() and p.is_file()):
         return None
-    return json.loads(m.read_text()), dict(np.load(c))
+    return json.loads(m.read_text()), dict(np.load(c)), MixturePrior.load(p)

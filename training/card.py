@@ -76,8 +76,11 @@ def write_model_card(
         "|---|---|---|",
         *[f"| {k} | {TARGETS[k]} | {measured[k]} |" for k in TARGETS],
         "",
-        f"- generation MMD (1 - IoU) {gen['mmd']:.3f}; {gen['samples']} samples vs {gen['references']} "
-        "test shapes",
+        f"- generation MMD (1 - IoU) {gen['mmd']:.3f}; {gen['samples']} samples from the bundle's "
+        f"prior (a Gaussian mixture fitted to encoded train shapes, one component per category) vs "
+        f"{gen['references']} test shapes; from N(0, I) instead: 1-NNA "
+        f"{_pct(metrics['generation_standard_normal']['one_nna'])}, COV "
+        f"{_pct(metrics['generation_standard_normal']['cov'])}",
         f"- voxel autoencoder IoU {metrics['voxel_autoencoder_iou']:.3f}",
         f"- random samples: mean judged category confidence {metrics['sample_category_confidence']:.3f}",
         f"- interpolation: mean largest 1 - IoU jump between frames {interp['mean_largest_jump']:.3f}",

@@ -5,7 +5,9 @@
 Protocols (all on voxels binarised at a threshold):
 - reconstruction: test image (view 0) -> E -> mu -> G; IoU with the true grid, per category and
   mean, at 0.5 and at the threshold that maximises mean IoU on the *validation* split.
-- generation: as many prior samples z ~ N(0, I) as test shapes; distance d = 1 - IoU;
+- generation: as many samples as test shapes from the bundle's prior: a Gaussian mixture
+  fitted to the voxel-encoder codes of the *train* split (one component per category; N(0, I)
+  is reported too); distance d = 1 - IoU;
   MMD = mean over test shapes of the distance to the nearest sample; COV = share of test shapes
   that are the nearest neighbour of at least one sample; 1-NNA = leave-one-out 1-nearest-
   neighbour accuracy on samples + test shapes labelled by origin (50% is ideal).
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from app.latents import MixturePrior, fit_mixture
 from training.dataset import DATA_PRESETS, attribute_names, build, load_split
 from training.judge import BINARY, binary_targets, judge_accuracy, train_judge
 from training.shapes import CATEGORY_NAMES
@@ -110,8 +113,8 @@ def _voxels_input(v: np.ndarray) -> np.ndarray:
 
 def evaluate(
     checkpoint: Path, *, data_root: Path = Path("data"), seed: int = 0, judge_steps: int = 400
-) -> tuple[dict, dict[str, np.ndarray]]:
-    """-> (metrics, concept vectors). Deterministic for a checkpoint and seed."""
+) -> tuple[dict, dict[str, np.ndarray], MixturePrior]:
+    """-> (metrics, concept vectors, sampling prior). Deterministic for a checkpoint and seed."""
     cfg, nets, state = load_networks(checkpoint)
     folder = build(DATA_PRESETS[cfg.data], data_root)
     names = attribute_names()
@@ -139,10 +142,14 @@ def evaluate(
             c: float(scores[test["category"] == i].mean()) for i, c in enumerate(CATEGORY_NAMES)
         }
     ae = iou(decode(g, encode(v, _voxels_input(test["voxels"]))) > best, test_gt)
-    # 3. generation quality against the test shapes
-    z = rng.standard_normal((len(test_gt), cfg.model.z_dim)).astype(np.float32)
+    # 3. the sampling prior (fitted to train codes), then generation quality vs test shapes
+    train_mu = encode(v, _voxels_input(train["voxels"]))
+    prior = fit_mixture(train_mu, train["category"], list(CATEGORY_NAMES))
+    z = np.stack([prior.sample(int(s)) for s in rng.integers(0, 2**62, len(test_gt))])
     samples = decode(g, z) > best
     gen = generation_metrics(samples, test_gt)
+    z_std = rng.standard_normal((len(test_gt), cfg.model.z_dim)).astype(np.float32)
+    gen_std = generation_metrics(decode(g, z_std) > best, test_gt)
     # 4. the judge, then what it judges
     judge = train_judge(
         train["voxels"],
@@ -182,8 +189,10 @@ def evaluate(
             "per_category_at_best": per_cat["best"],
         },
         "voxel_autoencoder_iou": float(ae.mean()),
+        "generation_standard_normal": gen_std,
         "generation": {
             **gen,
+            "prior": "gaussian mixture fitted to train codes",
             "distance": "1 - IoU",
             "samples": len(samples),
             "references": len(test_gt),
@@ -201,7 +210,7 @@ def evaluate(
             "frames": INTERP_FRAMES,
         },
     }
-    return metrics, concepts
+    return metrics, concepts, prior
 
 
 def write_metrics(metrics: dict, path: Path) -> Path:

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from app.latents import MixturePrior
 from training.evaluate import decode, encode
 from training.preview import render_grid, save_png, tile
 from training.shapes import CATEGORY_NAMES
@@ -29,6 +30,7 @@ def _pick_arithmetic(concepts: dict[str, np.ndarray]) -> tuple[str, str, str] | 
 def write_previews(
     nets: dict[str, nn.Module],
     concepts: dict[str, np.ndarray],
+    prior: MixturePrior,
     test: dict,
     out: Path,
     *,
@@ -39,10 +41,9 @@ def write_previews(
     """-> paths of the PNGs written under ``out``."""
     g, e = nets["G"], nets["E"]
     rng = np.random.default_rng(seed)
-    z_dim = next(iter(concepts.values())).shape[0]
     paths = []
-    # 1. random samples from the prior
-    z = rng.standard_normal((12, z_dim)).astype(np.float32)
+    # 1. random samples from the bundle's prior
+    z = np.stack([prior.sample(int(s)) for s in rng.integers(0, 2**62, 12)])
     imgs = [render_grid(p, threshold=threshold, size=size) for p in decode(g, z)]
     paths.append(save_png(tile(imgs, 6), out / "samples.png"))
     # 2. category concepts (mean latent of held-out exemplars)
