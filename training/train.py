@@ -228,7 +228,9 @@ def train(
         loss = cfg.a2_recon * recon + cfg.a1_kl * kl + cfg.latent_match * latent
         if use_gan:
             with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
-                g_out = D(torch.sigmoid(logit_p)).float()
+                # same batch composition as D's own step (real + fake): D has BatchNorm, and a
+                # fake-only batch normalised by its own statistics fooled D for free
+                g_out = D(torch.cat([vox, torch.sigmoid(logit_p)])).float()[b:]
             g_adv = F.binary_cross_entropy_with_logits(g_out, torch.ones(b, device=dev))
             loss = loss + stage.adversarial * g_adv
         opt_g.zero_grad(set_to_none=True)
