@@ -119,7 +119,7 @@ class MixturePrior:
             return cls(d["weights"], d["means"], d["chol"], [str(n) for n in d["names"]])
 
     def save(self, path) -> None:
-        np.savez(
+        np.savez_compressed(
             path, weights=self.weights, means=self.means, chol=self.chol, names=np.array(self.names)
         )
 
