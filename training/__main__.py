@@ -79,6 +79,7 @@ def _export(args: argparse.Namespace) -> None:
         _checkpoint(args), Path(args.out), name=args.name, version=args.version,
         data_root=Path(args.root), evaluation=load_evaluation(run_dir), commands=commands,
         judge_steps=args.judge_steps,
+        notes=args.note,
     )  # fmt: skip
     print(f"{args.out}: bundle {manifest.name} {manifest.version} verified")
 
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--out", default="models/gan3d-cpu")
             p.add_argument("--name", default="gan3d-cpu")
             p.add_argument("--version", default="1.0.0")
+            p.add_argument("--note", action="append", help="a line for the card's Notes section")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args.func(args)

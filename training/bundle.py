@@ -49,6 +49,7 @@ def write_bundle(
     commands: list[str] | None = None,  # "{preset}" is filled in from the checkpoint
     judge_steps: int = 400,
     preview_size: int = 128,
+    notes: list[str] | None = None,
 ) -> Manifest:
     """``evaluation``: (metrics, concepts, prior) from ``evaluate`` (computed here when None)."""
     cfg, nets, state = load_networks(checkpoint)
@@ -93,6 +94,7 @@ def write_bundle(
         summary=summary,
         metrics=metrics,
         previews=[p.relative_to(out).as_posix() for p in previews],
+        notes=notes,
     )
     # 4. the manifest, pinning every file
     files = [file_entry(out, fname, role, sig) for role, (fname, sig, _) in exported.items()]

@@ -21,7 +21,14 @@ def _pct(x: float) -> str:
 
 
 def write_model_card(
-    path: Path, *, name: str, cfg, summary: TrainingSummary, metrics: dict, previews: list[str]
+    path: Path,
+    *,
+    name: str,
+    cfg,
+    summary: TrainingSummary,
+    metrics: dict,
+    previews: list[str],
+    notes: list[str] | None = None,
 ) -> Path:
     rec, gen = metrics["reconstruction_iou"], metrics["generation"]
     arith, interp = metrics["arithmetic_success"], metrics["interpolation"]
@@ -77,7 +84,7 @@ def write_model_card(
         *[f"| {k} | {TARGETS[k]} | {measured[k]} |" for k in TARGETS],
         "",
         f"- generation MMD (1 - IoU) {gen['mmd']:.3f}; {gen['samples']} samples from the bundle's "
-        f"prior (a Gaussian mixture fitted to encoded train shapes, one component per category) vs "
+        f"prior (a Gaussian mixture fitted to encoded train shapes, a component per category and binary-attribute combination) vs "
         f"{gen['references']} test shapes; from N(0, I) instead: 1-NNA "
         f"{_pct(metrics['generation_standard_normal']['one_nna'])}, COV "
         f"{_pct(metrics['generation_standard_normal']['cov'])}",
@@ -99,6 +106,7 @@ def write_model_card(
         "",
         *[f"![{Path(p).stem}]({p})" for p in previews],
         "",
+        *(["## Notes", "", *[f"- {n}" for n in notes], ""] if notes else []),
         "## Limits",
         "",
         f"- {m.resolution}^3 voxels: thin parts (legs, poles) are one or two voxels wide.",

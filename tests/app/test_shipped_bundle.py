@@ -1,0 +1,79 @@
+"""The shipped default bundle (models/gan3d-cpu): verifies, generates, and reconstructs."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.bundle import verify
+from app.main import create_app
+from app.settings import DEFAULT_BUNDLE_DIR, Settings
+from tests.app.test_glb_validator import validate
+
+BUNDLE = Path(__file__).resolve().parents[2] / DEFAULT_BUNDLE_DIR
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    settings = Settings(bundle_dir=BUNDLE, providers=["CPUExecutionProvider"], max_batch=8)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_shipped_bundle_verifies_and_is_trained() -> None:
+    m = verify(BUNDLE)
+    assert m.training is not None and m.training.steps > 1000
+    assert m.metrics["reconstruction_iou_mean"] > 0.3  # trained, not random weights
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_samples_are_valid_glbs(client: TestClient, seed: int, tmp_path: Path) -> None:
+    r = client.post("/v1/sample", json={"seeds": [seed]})
+    assert r.status_code == 200, r.text
+    assert validate(r.content, tmp_path)["issues"]["numErrors"] == 0
+
+
+def test_every_concept_gives_a_nonempty_shape(client: TestClient) -> None:
+    names = client.get("/v1/concepts").json()["concepts"]
+    categories = client.get("/v1/concepts").json()["categories"]
+    assert len(categories) >= 8
+    for name in names:
+        if "." in name or name not in categories:  # attribute directions are not shapes
+            continue
+        body = {"terms": [{"weight": 1, "ref": {"concept": name}}], "output": {"format": "npy"}}
+        r = client.post("/v1/arithmetic", json=body)
+        assert r.status_code == 200, (name, r.text)
+        probs = np.load(io.BytesIO(r.content))
+        assert (probs >= client.get("/v1/model").json()["threshold"]).sum() > 20, name
+
+
+def test_held_out_renders_reconstruct_to_their_shapes(client: TestClient) -> None:
+    """Fresh renders of test-split shapes (seeds never trained on) -> IoU with the truth."""
+    from training.dataset import SPLIT_SEED_BASE
+    from training.evaluate import iou
+    from training.shapes import CATEGORY_NAMES, make_shape
+    from training.shapes.render import render
+
+    threshold = client.get("/v1/model").json()["threshold"]
+    scores = []
+    for ci, name in enumerate(CATEGORY_NAMES):
+        seed = SPLIT_SEED_BASE["test"] + 500 + ci
+        shape = make_shape(name, seed)
+        rgb, _ = render(shape, np.random.default_rng([ci, seed, 7]), size=64)
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, "PNG")
+        r = client.post(
+            "/v1/reconstruct",
+            files={"image": ("x.png", buf.getvalue())},
+            data={"output": '{"format": "npy"}'},
+        )
+        assert r.status_code == 200, r.text
+        pred = np.load(io.BytesIO(r.content)) >= threshold
+        scores.append(iou(pred[None], shape.voxels(pred.shape[0])[None])[0])
+    assert np.mean(scores) > 0.4, dict(zip(CATEGORY_NAMES, np.round(scores, 2), strict=True))
