@@ -15,18 +15,14 @@ from fastapi.testclient import TestClient
 from app.encoding import unpack_json
 from app.main import create_app
 from app.settings import Settings
+from tests.app.conftest import tiny_settings
 
 Z = 8
 
 
 @pytest.fixture
 def client(tiny_bundle: Path) -> Iterator[TestClient]:
-    settings = Settings(
-        bundle_dir=tiny_bundle,
-        providers=["CPUExecutionProvider"],
-        intra_op_threads=1,
-        cors_origins=["https://app.example"],
-    )
+    settings = tiny_settings(tiny_bundle, cors_origins=["https://app.example"])
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -10,23 +10,19 @@ from fastapi.testclient import TestClient
 
 from app.engine import Engine
 from app.main import create_app
-from app.settings import Settings
-
-
-def _settings(bundle: Path, **kw) -> Settings:
-    return Settings(bundle_dir=bundle, providers=["CPUExecutionProvider"], intra_op_threads=1, **kw)
+from tests.app.conftest import tiny_settings
 
 
 def test_deadline_is_504(tiny_bundle: Path) -> None:
     with TestClient(
-        create_app(_settings(tiny_bundle, max_wait_ms=500, request_timeout_s=0.05))
+        create_app(tiny_settings(tiny_bundle, max_wait_ms=500, request_timeout_s=0.05))
     ) as c:
         r = c.post("/v1/sample", json={"seeds": [1], "output": {"format": "npy"}})
     assert r.status_code == 504 and "did not finish within" in r.json()["detail"]
 
 
 def test_queue_full_is_503_with_retry_after(tiny_bundle: Path) -> None:
-    settings = _settings(tiny_bundle, queue_size=1, max_batch=1, max_wait_ms=0)
+    settings = tiny_settings(tiny_bundle, queue_size=1, max_batch=1, max_wait_ms=0)
     with TestClient(create_app(settings)) as c:
         gate = threading.Event()
         batcher = c.app.state.gan3d.loaded.engine.batchers["generator"]
@@ -53,7 +49,7 @@ def test_queue_full_is_503_with_retry_after(tiny_bundle: Path) -> None:
 
 def test_ready_only_after_warm_up(tiny_bundle: Path, monkeypatch) -> None:
     seen = {}
-    app = create_app(_settings(tiny_bundle))
+    app = create_app(tiny_settings(tiny_bundle))
     warm_up = Engine.warm_up
 
     def spy(self: Engine) -> None:  # readiness as seen from inside warm-up

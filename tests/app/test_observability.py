@@ -10,17 +10,11 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.observability import JsonFormatter
-from app.settings import Settings
+from tests.app.conftest import tiny_settings
 
 
 def _client(bundle: Path, **kw) -> TestClient:
-    return TestClient(
-        create_app(
-            Settings(
-                bundle_dir=bundle, providers=["CPUExecutionProvider"], intra_op_threads=1, **kw
-            )
-        )
-    )
+    return TestClient(create_app(tiny_settings(bundle, **kw)))
 
 
 def test_metrics_count_requests_and_batches(tiny_bundle: Path) -> None:

@@ -15,7 +15,7 @@ from PIL import Image
 from app import images
 from app.bundle import ImageSpec
 from app.main import create_app
-from app.settings import Settings
+from tests.app.conftest import tiny_settings
 
 SPEC = ImageSpec(size=16)
 
@@ -34,13 +34,7 @@ def _object_on(bg=(250, 250, 250), size=(200, 120), box=(120, 30, 160, 90)) -> I
 
 @pytest.fixture
 def client(tiny_bundle: Path) -> Iterator[TestClient]:
-    settings = Settings(
-        bundle_dir=tiny_bundle,
-        providers=["CPUExecutionProvider"],
-        intra_op_threads=1,
-        max_upload_bytes=200_000,
-        max_image_pixels=1_000_000,
-    )
+    settings = tiny_settings(tiny_bundle, max_upload_bytes=200_000, max_image_pixels=1_000_000)
     with TestClient(create_app(settings)) as c:
         yield c
 
