@@ -43,10 +43,11 @@ def to_mesh(prob: np.ndarray, options: MeshOptions = MeshOptions()) -> trimesh.T
         return None
     n = field.shape[0]
     padded = np.pad(field, 1)  # zero border closes surfaces at the grid edge
-    verts, faces, _, _ = measure.marching_cubes(padded, level=options.threshold)
+    verts, faces, normals, _ = measure.marching_cubes(padded, level=options.threshold)
     verts = ((verts - 1.0) + 0.5) / n * 2.0 - 1.0  # padded index -> cell centre -> world
-    # skimage winds faces towards increasing values (inward here); reverse for outward normals
-    mesh = trimesh.Trimesh(verts, faces[:, ::-1], process=True)
+    # skimage winds faces towards increasing values (inward here); reverse for outward faces.
+    # Its vertices are already shared and its gradient normals point outward: no processing.
+    mesh = trimesh.Trimesh(verts, faces[:, ::-1], vertex_normals=normals, process=False)
     if options.largest_component and len(mesh.faces):
         parts = mesh.split(only_watertight=False)
         if len(parts) > 1:
