@@ -1,4 +1,4 @@
-"""`python -m training <command>`: data | train | evaluate | export."""
+"""`python -m training <command>`: data | train | evaluate | export | triton."""
 
 from __future__ import annotations
 
@@ -84,6 +84,13 @@ def _export(args: argparse.Namespace) -> None:
     print(f"{args.out}: bundle {manifest.name} {manifest.version} verified")
 
 
+def _triton(args: argparse.Namespace) -> None:
+    from training.triton import write_repository
+
+    for path in write_repository(Path(args.bundle), Path(args.out)):
+        print(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +124,10 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--name", default="gan3d-cpu")
             p.add_argument("--version", default="1.0.0")
             p.add_argument("--note", action="append", help="a line for the card's Notes section")
+    p = sub.add_parser("triton", help="write a bundle as a Triton Inference Server repository")
+    p.add_argument("--bundle", default="models/gan3d-cpu")
+    p.add_argument("--out", default="triton_models")
+    p.set_defaults(func=_triton)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args.func(args)
