@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 [ -d .venv ] || python3 -m venv .venv
 . .venv/bin/activate
 pip install -q --disable-pip-version-check torch==2.13.0 -e '.[train,dev]'
-# The Khronos glTF validator (npm) checks every GLB the tests make.
-npm ci --prefix tests/gltf --no-audit --no-fund --loglevel=error
+# npm tools for the tests: the Khronos glTF validator, the Compose specification's schema.
+npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 set +e
 python -m pytest "$@"
 rc=$?

@@ -13,14 +13,14 @@ import pytest
 from app.encoding import encode_mesh
 from app.meshing import MeshOptions, to_mesh
 
-HERE = Path(__file__).resolve().parents[1] / "gltf"
+HERE = Path(__file__).resolve().parents[1] / "node"
 
 
 def validate(glb: bytes, tmp_path: Path) -> dict:
-    """The validator's report for GLB bytes. Needs node and `npm ci --prefix tests/gltf`."""
+    """The validator's report for GLB bytes. Needs node and `npm ci --prefix tests/node`."""
     if not (HERE / "node_modules" / "gltf-validator").is_dir() or shutil.which("node") is None:
         pytest.fail(
-            "gltf-validator missing: run `npm ci --prefix tests/gltf` (scripts/test.sh does)"
+            "gltf-validator missing: run `npm ci --prefix tests/node` (scripts/test.sh does)"
         )
     path = tmp_path / "shape.glb"
     path.write_bytes(glb)
