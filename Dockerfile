@@ -6,7 +6,7 @@
 # (No Docker engine exists on gan3d's build machine: this file is linted and checked against
 # pyproject.toml in the tests, not built there.)
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-ARG CUDA_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
+ARG CUDA_IMAGE=nvidia/cuda:13.0.2-cudnn-runtime-ubuntu24.04
 ARG ORT_GPU_VERSION=1.31.1
 
 # ---- CPU: plain onnxruntime ---------------------------------------------------------------
