@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from app import errors
 from app.bundle import BundleError, verify
@@ -22,6 +24,7 @@ from app.routes import generate, meta, upload
 from app.settings import Settings
 
 log = logging.getLogger("gan3d")
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 class ServiceState:
@@ -117,4 +120,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "execution_provider": state.loaded.engine.provider,
         }
 
+    # the demo page and its vendored viewer, mounted last so that every API route matches first
+    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     return app

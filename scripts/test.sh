@@ -5,6 +5,15 @@
 # ordinary PyPI release. Any torch >= 2.4 works for training (pyproject extra `train`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is missing: run 'sudo apt-get install chromium' (Debian) first" >&2
+    exit 1
+  fi
+fi
 [ -d .venv ] || python3 -m venv .venv
 . .venv/bin/activate
 pip install -q --disable-pip-version-check torch==2.13.0 -e '.[train,dev]'

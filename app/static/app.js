@@ -1,0 +1,184 @@
+// gan3d demo page: every action is one public API call; results go into <model-viewer>.
+const $ = (id) => document.getElementById(id);
+const viewer = $("viewer");
+let current = null; // {blob, latent, name}
+let frames = []; // interpolation: [{url, blob, latent}]
+let loads = 0;
+
+viewer.addEventListener("load", () => {
+  loads += 1;
+  document.body.dataset.loads = String(loads);
+});
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = false;
+}
+
+function clearError() {
+  $("error").hidden = true;
+  $("error").textContent = "";
+}
+
+async function problem(resp) {
+  // RFC 9457 problem documents carry a human-readable "detail"
+  try {
+    const body = await resp.json();
+    return `${body.title || "Error"} (${resp.status}): ${body.detail || JSON.stringify(body)}`;
+  } catch {
+    return `The server answered ${resp.status} ${resp.statusText}`;
+  }
+}
+
+function latentFromHeader(resp) {
+  const b64 = resp.headers.get("X-Gan3d-Latent");
+  if (!b64) return null;
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  return Array.from(new Float32Array(bytes.buffer));
+}
+
+function show(blob, latent, name, extra = "") {
+  current = { blob, latent, name };
+  if (viewer.dataset.url) URL.revokeObjectURL(viewer.dataset.url);
+  const url = URL.createObjectURL(blob);
+  viewer.dataset.url = url;
+  viewer.src = url;
+  $("dl-glb").disabled = false;
+  $("dl-voxels").disabled = latent === null;
+  const head = latent ? latent.slice(0, 4).map((v) => v.toFixed(2)).join(", ") : "";
+  $("info").textContent = `${name}${extra} — latent [${head}, …] (${latent ? latent.length : 0} numbers)`;
+}
+
+async function call(path, options, name) {
+  clearError();
+  try {
+    const resp = await fetch(path, options);
+    if (!resp.ok) {
+      showError(await problem(resp));
+      return null;
+    }
+    return resp;
+  } catch (err) {
+    showError(`Could not reach the gan3d API (${err.message}).`);
+    return null;
+  }
+}
+
+function json(body) {
+  return { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+}
+
+async function loadConcepts() {
+  const resp = await call("v1/concepts", {}, "concepts");
+  if (!resp) return;
+  const data = await resp.json();
+  const fill = (select, names, blank) => {
+    select.innerHTML = blank ? '<option value="">(none)</option>' : "";
+    for (const n of names) select.add(new Option(n, n));
+  };
+  fill($("concept"), data.categories, true);
+  const all = data.concepts.filter((n) => !data.attribute_directions.includes(n));
+  for (const s of document.querySelectorAll("select.concepts")) fill(s, all, false);
+  const cats = data.categories;
+  $("interp-a").value = cats[0];
+  $("interp-b").value = cats[Math.min(2, cats.length - 1)];
+  const terms = document.querySelectorAll(".term-concept");
+  const pick = (name, fallback) => (all.includes(name) ? name : fallback);
+  terms[0].value = pick("chair.has_armrests=1", cats[0]);
+  terms[1].value = pick("chair.has_armrests=0", cats[1]);
+  terms[2].value = pick("sofa.has_armrests=0", cats[2]);
+}
+
+$("temperature").addEventListener("input", () => {
+  $("temperature-value").textContent = Number($("temperature").value).toFixed(1);
+});
+
+$("sample-btn").addEventListener("click", async () => {
+  const body = { temperature: Number($("temperature").value) };
+  if ($("seed").value !== "") body.seeds = [Number($("seed").value)];
+  if ($("concept").value) body.concept = $("concept").value;
+  const resp = await call("v1/sample", json(body), "sample");
+  if (!resp) return;
+  const seed = resp.headers.get("X-Gan3d-Seed");
+  show(await resp.blob(), latentFromHeader(resp), "sample", seed ? ` (seed ${seed})` : "");
+});
+
+$("interp-btn").addEventListener("click", async () => {
+  const steps = Math.max(1, Number($("interp-steps").value) - 1);
+  const body = {
+    keyframes: [{ concept: $("interp-a").value }, { concept: $("interp-b").value }],
+    steps,
+    output: { format: "glb" },
+  };
+  const resp = await call("v1/interpolate", json(body), "interpolate");
+  if (!resp) return;
+  const data = await resp.json();
+  frames = data.shapes.map((s) => ({
+    blob: s.empty ? null : new Blob([Uint8Array.from(atob(s.data), (c) => c.charCodeAt(0))], { type: s.media_type }),
+    latent: s.latent,
+  }));
+  const slider = $("interp-slider");
+  slider.max = String(frames.length - 1);
+  slider.value = "0";
+  slider.disabled = false;
+  showFrame(0);
+});
+
+function showFrame(i) {
+  const f = frames[i];
+  if (!f.blob) {
+    showError(`Frame ${i + 1} is empty at this threshold.`);
+    return;
+  }
+  show(f.blob, f.latent, "interpolation", ` frame ${i + 1}/${frames.length}`);
+}
+
+$("interp-slider").addEventListener("input", () => showFrame(Number($("interp-slider").value)));
+
+$("arith-btn").addEventListener("click", async () => {
+  const terms = [...document.querySelectorAll(".term")].map((t) => ({
+    weight: Number(t.querySelector(".weight").value),
+    ref: { concept: t.querySelector("select").value },
+  }));
+  const resp = await call("v1/arithmetic", json({ terms }), "arithmetic");
+  if (!resp) return;
+  show(await resp.blob(), latentFromHeader(resp), "arithmetic");
+});
+
+async function reconstruct(file) {
+  const form = new FormData();
+  form.append("image", file);
+  const resp = await call("v1/reconstruct", { method: "POST", body: form }, "reconstruct");
+  if (!resp) return;
+  show(await resp.blob(), latentFromHeader(resp), `reconstruction of ${file.name}`);
+}
+
+$("image").addEventListener("change", () => {
+  if ($("image").files.length) reconstruct($("image").files[0]);
+});
+const drop = $("drop");
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  if (e.dataTransfer.files.length) reconstruct(e.dataTransfer.files[0]);
+});
+
+function download(blob, filename) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = filename;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+$("dl-glb").addEventListener("click", () => current && download(current.blob, `${current.name}.glb`));
+$("dl-voxels").addEventListener("click", async () => {
+  if (!current || !current.latent) return;
+  const body = { terms: [{ weight: 1, ref: { latent: current.latent } }], output: { format: "npy" } };
+  const resp = await call("v1/arithmetic", json(body), "voxels");
+  if (resp) download(await resp.blob(), `${current.name}.npy`);
+});
+
+loadConcepts();

@@ -1,0 +1,141 @@
+"""The demo page in a real browser: Debian's Chromium driven by Playwright, against the app
+serving the shipped bundle."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, sync_playwright
+
+from app.settings import DEFAULT_BUNDLE_DIR
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "GAN3D_PORT": str(port),
+        "GAN3D_LOG_LEVEL": "warning",
+        "GAN3D_BUNDLE_DIR": str(ROOT / DEFAULT_BUNDLE_DIR),
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "app"], env=env, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator[tuple[Page, list[str]]]:
+    assert Path(CHROMIUM).exists(), "apt-get install chromium (scripts/test.sh does)"
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server + "/")
+        page.wait_for_function("document.querySelector('#concept').options.length > 1")
+        yield page, errors
+        browser.close()
+
+
+def _loads(page: Page) -> int:
+    return int(page.evaluate("document.body.dataset.loads || '0'"))
+
+
+def _wait_render(page: Page, after: int) -> None:
+    page.wait_for_function(f"Number(document.body.dataset.loads || 0) > {after}", timeout=60_000)
+    page.wait_for_timeout(500)  # a few frames after the model loaded
+
+
+def _viewer_variance(page: Page) -> float:
+    png = page.locator("#viewer").screenshot()
+    return float(np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32).var())
+
+
+def test_sample_renders_a_shape(page) -> None:
+    p, errors = page
+    blank = _viewer_variance(p)
+    before = _loads(p)
+    p.fill("#seed", "3")
+    p.select_option("#concept", "chair")
+    p.click("#sample-btn")
+    _wait_render(p, before)
+    assert _viewer_variance(p) > blank + 20  # the canvas is not blank any more
+    assert "seed 3" in p.inner_text("#info")
+    assert not p.is_disabled("#dl-glb") and not errors, errors
+
+
+def test_interpolation_slider_scrubs_frames(page) -> None:
+    p, errors = page
+    p.click("#interp-panel summary")
+    before = _loads(p)
+    p.click("#interp-btn")
+    _wait_render(p, before)
+    assert p.get_attribute("#interp-slider", "max") == "7"
+    before = _loads(p)
+    p.fill("#interp-slider", "5")
+    p.dispatch_event("#interp-slider", "input")
+    _wait_render(p, before)
+    assert "frame 6/8" in p.inner_text("#info") and not errors, errors
+
+
+def test_reconstruct_an_uploaded_image(page, tmp_path: Path) -> None:
+    from training.shapes import make_shape
+    from training.shapes.render import render
+
+    p, errors = page
+    rgb, _ = render(make_shape("table", 2_000_123), np.random.default_rng(1), size=64)
+    path = tmp_path / "table.png"
+    Image.fromarray(rgb).save(path)
+    p.click("#recon-panel summary")
+    before = _loads(p)
+    p.set_input_files("#image", str(path))
+    _wait_render(p, before)
+    assert "reconstruction of table.png" in p.inner_text("#info") and not errors, errors
+
+
+def test_api_errors_are_shown_in_words(page) -> None:
+    p, _ = page
+    p.fill("#seed", "-5")
+    p.click("#sample-btn")
+    p.wait_for_selector("#error:not([hidden])")
+    assert "seeds must be in" in p.inner_text("#error")
