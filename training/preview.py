@@ -1,5 +1,5 @@
-"""Preview PNGs, headless and pip-only: shapes rendered with the numpy sphere tracer, voxel
-grids drawn as depth-shaded cubes (orthographic, per-voxel), tiled into labelled grids."""
+"""Preview PNGs, headless and pip-only: shapes rendered with the numpy sphere tracer, voxel and
+probability grids ray-marched at their iso-surface, tiled into labelled grids."""
 
 from __future__ import annotations
 
@@ -15,29 +15,6 @@ from training.shapes.render import View, camera_rays, render
 PREVIEW_VIEW = View(
     azimuth=math.radians(35), elevation=math.radians(25), distance=4.0, fov=math.radians(40)
 )
-
-
-def voxel_image(vox: np.ndarray, size: int = 96) -> np.ndarray:
-    """Occupancy [R, R, R] (x, y, z; y up) -> [size, size, 3] uint8: a view from the front-right,
-    each visible voxel face shaded by its direction and depth."""
-    r = vox.shape[0]
-    v = vox.astype(bool)
-    # rotate so the camera looks along -z from the front-right corner: use three visible faces
-    img = np.ones((r * 2, r * 2, 3))
-    depth = np.full((r * 2, r * 2), -np.inf)
-    xs, ys, zs = np.nonzero(v)
-    # isometric-ish projection: screen u = x - z, w = y - (x + z) / 2
-    u = (xs - zs + r).astype(int)
-    w = (2 * r - 1 - (ys + (r - 1 - xs + r - 1 - zs) // 2) // 1).astype(int)
-    key = xs + ys + zs  # closer to the camera = larger
-    order = np.argsort(key)
-    shade = 0.45 + 0.5 * (ys[order] / max(r - 1, 1))
-    for ui, wi, k, s in zip(u[order], w[order] // 1, key[order], shade, strict=True):
-        if 0 <= wi < 2 * r and 0 <= ui < 2 * r and k >= depth[wi, ui]:
-            depth[wi, ui] = k
-            img[wi, ui] = np.array([0.35, 0.45, 0.75]) * s + 0.1
-    out = Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8))
-    return np.asarray(out.resize((size, size), Image.NEAREST))
 
 
 def label(img: np.ndarray, text: str) -> np.ndarray:
@@ -57,7 +34,9 @@ def dataset_preview(
         for sh in shapes:
             rgb, _ = render(sh, np.random.default_rng(0), size=size, plain=True, view=PREVIEW_VIEW)
             row.append(label(rgb, name if not row else ""))
-        row += [voxel_image(sh.voxels(resolution), size) for sh in shapes[:2]]
+        row += [
+            render_grid(sh.voxels(resolution).astype(np.float32), size=size) for sh in shapes[:2]
+        ]
         for k, sh in enumerate(shapes[:3]):
             rgb, _ = render(sh, np.random.default_rng([ci, k, 99]), size=size)
             row.append(rgb)
