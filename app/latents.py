@@ -16,11 +16,16 @@ class LatentError(ValueError):
     """A latent request that cannot be served; the message says what to change."""
 
 
-def from_seed(seed: int, size: int, *, std: float = 1.0, temperature: float = 1.0) -> np.ndarray:
-    """The latent of a seed: N(0, (std * temperature)^2), identical on every machine. -> [Z]"""
+def seed_rng(seed: int) -> np.random.Generator:
+    """The random stream a seed names (PCG64: identical on every machine)."""
     if not 0 <= seed <= MAX_SEED:
         raise LatentError(f"seed must be in [0, {MAX_SEED}], got {seed}")
-    z = np.random.default_rng(seed).standard_normal(size)
+    return np.random.default_rng(seed)
+
+
+def from_seed(seed: int, size: int, *, std: float = 1.0, temperature: float = 1.0) -> np.ndarray:
+    """The latent of a seed: N(0, (std * temperature)^2), identical on every machine. -> [Z]"""
+    z = seed_rng(seed).standard_normal(size)
     return (z * std * temperature).astype(np.float32)
 
 
@@ -131,9 +136,7 @@ class MixturePrior:
     ) -> np.ndarray:
         """-> [Z]: a component (by weight, or the one nearest ``centre``), then
         mean (or ``centre``) + temperature * chol @ eps."""
-        if not 0 <= seed <= MAX_SEED:
-            raise LatentError(f"seed must be in [0, {MAX_SEED}], got {seed}")
-        rng = np.random.default_rng(seed)
+        rng = seed_rng(seed)
         k = int(rng.choice(len(self.weights), p=self.weights))
         eps = rng.standard_normal(self.means.shape[1])
         if centre is not None:

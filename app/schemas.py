@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.latents import MAX_SEED
+
 MAX_SAMPLES = 16
 MAX_KEYFRAMES = 8
 MAX_STEPS = 32
@@ -38,7 +40,7 @@ class Output(_Body):
 class LatentRef(_Body):
     """Exactly one of: a seed, a latent, a named concept, or the mean of several exemplars."""
 
-    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     latent: list[float] | None = None
     concept: str | None = Field(default=None, min_length=1, max_length=200)
     mean_of: list[LatentRef] | None = Field(default=None, min_length=1, max_length=MAX_EXEMPLARS)
@@ -66,7 +68,7 @@ class SampleRequest(_Body):
     @model_validator(mode="after")
     def _seeds_match_n(self) -> SampleRequest:
         if self.seeds is not None:
-            if any(not 0 <= s <= 2**63 - 1 for s in self.seeds):
+            if any(not 0 <= s <= MAX_SEED for s in self.seeds):
                 raise ValueError("seeds must be in [0, 2^63 - 1]")
             if "n" in self.model_fields_set and self.n != len(self.seeds):
                 raise ValueError(f"n is {self.n} but {len(self.seeds)} seeds were given")

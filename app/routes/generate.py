@@ -20,7 +20,9 @@ router = APIRouter(prefix="/v1", tags=["generate"])
 async def sample(body: SampleRequest, loaded: LoadedDep, settings: SettingsDep) -> Response:
     m = loaded.manifest
     # 1. seeds: given, or drawn and returned so that the call can be repeated
-    seeds = body.seeds or [int(s) for s in np.random.default_rng().integers(0, 2**63 - 1, body.n)]
+    seeds = body.seeds or [
+        int(s) for s in np.random.default_rng().integers(0, latents.MAX_SEED, body.n)
+    ]
     # 2. latents from the bundle's prior, around a concept when one is named
     space = loaded.space
     centre = space.concepts.get(body.concept) if body.concept else None
@@ -56,7 +58,7 @@ async def arithmetic(body: ArithmeticRequest, loaded: LoadedDep, settings: Setti
 
 @router.get("/shapes/{seed}.{fmt}", summary="one shape by seed; cacheable, for <model-viewer src>")
 async def shape_by_seed(
-    seed: Annotated[int, Path(ge=0, le=2**63 - 1)],
+    seed: Annotated[int, Path(ge=0, le=latents.MAX_SEED)],
     fmt: Annotated[Format, Path(description="file format")],
     loaded: LoadedDep,
     settings: SettingsDep,
