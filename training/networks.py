@@ -32,6 +32,9 @@ class ModelConfig:
     d_widths: tuple[int, ...] = (64, 128, 256, 512)
     image_size: int = 64  # E input side S; a power of two >= 16
     e_widths: tuple[int, ...] = (64, 128, 256, 512)  # E: four stride-2 convs + one 4x4 conv
+    # E convs per resolution level: 1 = the paper's five conv layers; 2 adds a 3x3 stride-1 conv
+    # after each downsampling (a deeper E at little cost; the cpu preset's image path needs it)
+    e_depth: int = 1
 
     def __post_init__(self) -> None:
         steps = math.log2(self.resolution / 4)
@@ -44,6 +47,8 @@ class ModelConfig:
                 f"resolution {self.resolution} needs {int(steps)} G and D widths, "
                 f"got {len(self.g_widths)} and {len(self.d_widths)}"
             )
+        if self.e_depth < 1:
+            raise ValueError(f"e_depth must be >= 1, got {self.e_depth}")
         if self.image_size != 4 * 2 ** len(self.e_widths):
             raise ValueError(
                 f"image_size {self.image_size} needs {len(self.e_widths)} = log2(S/4) E widths"
@@ -115,7 +120,8 @@ class VoxelEncoder(nn.Module):
 
 class ImageEncoder(nn.Module):
     """Five 2D conv layers (as in the paper): four stride-2 convs with BN + ReLU, then a 4x4
-    conv to (mu, logvar). Input normalised per the bundle manifest: (pixel/255 - 0.5) / 0.5."""
+    conv to (mu, logvar); with ``e_depth`` 2, each stride-2 conv is followed by a 3x3 conv + BN +
+    ReLU. Input normalised per the bundle manifest: (pixel/255 - 0.5) / 0.5."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -125,6 +131,8 @@ class ImageEncoder(nn.Module):
             if i > 0:
                 layers.append(nn.BatchNorm2d(b))
             layers.append(nn.ReLU(inplace=True))
+            for _ in range(cfg.e_depth - 1):
+                layers += [nn.Conv2d(b, b, 3, 1, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
         layers.append(nn.Conv2d(cfg.e_widths[-1], 2 * cfg.z_dim, 4, 1, 0))
         self.net = nn.Sequential(*layers)
         self.z_dim = cfg.z_dim

@@ -184,59 +184,83 @@ def train(
         # 1. batch
         vox, img = data.batch(rng, b)
         vox, img = vox.to(dev), augment_images(img, gen).to(dev)
-        with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
-            # 2. encode to q(z | voxels) and q(z | image)
-            mu_v, logvar_v = V(vox)
-            mu_e, logvar_e = E(img)
-            # bounded posterior variance: an exploding logvar turns z into noise and destabilises
-            # the whole step (seen as KL spikes in early cpu runs)
-            logvar_v = logvar_v.clamp(LOGVAR_MIN, LOGVAR_MAX)
-            logvar_e = logvar_e.clamp(LOGVAR_MIN, LOGVAR_MAX)
-            eps = torch.randn(3, b, cfg.model.z_dim, generator=gen).to(dev)
-            z_v = mu_v + eps[0] * torch.exp(0.5 * logvar_v)
-            z_e = mu_e + eps[1] * torch.exp(0.5 * logvar_e)
-            # 3. decode both posteriors (and, when adversarial, a prior sample) in one pass
-            use_gan = stage.adversarial > 0
-            logits = G(torch.cat([z_v, z_e, eps[2]] if use_gan else [z_v, z_e]))
-            logit_v, logit_e, *rest = logits.split(b)
-            logit_p = rest[0] if use_gan else None
         d_loss = d_acc = g_adv = torch.zeros((), device=dev)
         d_updated = False
-        if use_gan:
-            # 4. discriminator on real vs prior samples; stepped only while accuracy < threshold
-            fake = torch.sigmoid(logit_p.float()).detach()
+        if stage.mode == "image":
+            # 2-5. E alone, fitted to the frozen G and V in eval mode (as the bundle serves them):
+            # the deterministic code mu_E decodes to the shape and lands near mu_V
+            _set_frozen(nets, frozen=True)
+            with torch.no_grad(), torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
+                mu_v, _ = nets["V"](vox)
             with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
-                out = D(torch.cat([vox, fake])).float()
-            target = torch.cat([torch.ones(b, device=dev), torch.zeros(b, device=dev)])
-            d_loss = F.binary_cross_entropy_with_logits(out, target)
-            d_acc = ((out > 0).float() == target).float().mean()
-            if world > 1:  # every rank decides alike
-                dist.all_reduce(d_acc)
-                d_acc /= world
-            opt_d.zero_grad(set_to_none=True)
-            scaler_d.scale(d_loss).backward()  # always backward: keeps DDP ranks in step
-            d_updated = should_update_d(float(d_acc), cfg.d_acc_threshold)
-            if d_updated:
-                scaler_d.step(opt_d)
-            scaler_d.update()
-        # 5. generator and encoders
-        recon = recon_loss(logit_v, vox, cfg.pos_weight) + recon_loss(logit_e, vox, cfg.pos_weight)
-        kl = kl_divergence(mu_v.float(), logvar_v.float()) + kl_divergence(
-            mu_e.float(), logvar_e.float()
-        )
-        latent = F.mse_loss(mu_e.float(), mu_v.float().detach())
-        loss = cfg.a2_recon * recon + cfg.a1_kl * kl + cfg.latent_match * latent
-        if use_gan:
+                mu_e, logvar_e = E(img)
+                logvar_e = logvar_e.clamp(LOGVAR_MIN, LOGVAR_MAX)
+                logit_e = nets["G"](mu_e)
+            recon = recon_loss(logit_e, vox, cfg.pos_weight)
+            kl = kl_divergence(mu_e.float(), logvar_e.float())
+            latent = F.mse_loss(mu_e.float(), mu_v.float())
+            loss = cfg.a2_recon * recon + cfg.a1_kl * kl + cfg.latent_match * latent
+        else:
+            _set_frozen(nets, frozen=False)
+            with_e = stage.mode == "joint"
             with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
-                # same batch composition as D's own step (real + fake): D has BatchNorm, and a
-                # fake-only batch normalised by its own statistics fooled D for free
-                g_out = D(torch.cat([vox, torch.sigmoid(logit_p)])).float()[b:]
-            g_adv = F.binary_cross_entropy_with_logits(g_out, torch.ones(b, device=dev))
-            loss = loss + stage.adversarial * g_adv
+                # 2. encode to q(z | voxels) and (joint stages) q(z | image)
+                mu_v, logvar_v = V(vox)
+                # bounded posterior variance: an exploding logvar turns z into noise and
+                # destabilises the whole step (seen as KL spikes in early cpu runs)
+                logvar_v = logvar_v.clamp(LOGVAR_MIN, LOGVAR_MAX)
+                eps = torch.randn(3, b, cfg.model.z_dim, generator=gen).to(dev)
+                zs = [mu_v + eps[0] * torch.exp(0.5 * logvar_v)]
+                if with_e:
+                    mu_e, logvar_e = E(img)
+                    logvar_e = logvar_e.clamp(LOGVAR_MIN, LOGVAR_MAX)
+                    zs.append(mu_e + eps[1] * torch.exp(0.5 * logvar_e))
+                # 3. decode the posteriors (and, when adversarial, a prior sample) in one pass
+                use_gan = stage.adversarial > 0
+                if use_gan:
+                    zs.append(eps[2])
+                logits = list(G(torch.cat(zs)).split(b))
+                logit_v = logits.pop(0)
+                logit_e = logits.pop(0) if with_e else None
+                logit_p = logits.pop(0) if use_gan else None
+            if use_gan:
+                # 4. discriminator on real vs prior samples; stepped only while accuracy < threshold
+                fake = torch.sigmoid(logit_p.float()).detach()
+                with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
+                    out = D(torch.cat([vox, fake])).float()
+                target = torch.cat([torch.ones(b, device=dev), torch.zeros(b, device=dev)])
+                d_loss = F.binary_cross_entropy_with_logits(out, target)
+                d_acc = ((out > 0).float() == target).float().mean()
+                if world > 1:  # every rank decides alike
+                    dist.all_reduce(d_acc)
+                    d_acc /= world
+                opt_d.zero_grad(set_to_none=True)
+                scaler_d.scale(d_loss).backward()  # always backward: keeps DDP ranks in step
+                d_updated = should_update_d(float(d_acc), cfg.d_acc_threshold)
+                if d_updated:
+                    scaler_d.step(opt_d)
+                scaler_d.update()
+            # 5. generator and encoders
+            recon = recon_loss(logit_v, vox, cfg.pos_weight)
+            kl = kl_divergence(mu_v.float(), logvar_v.float())
+            latent = torch.zeros((), device=dev)
+            if with_e:
+                recon = recon + recon_loss(logit_e, vox, cfg.pos_weight)
+                kl = kl + kl_divergence(mu_e.float(), logvar_e.float())
+                latent = F.mse_loss(mu_e.float(), mu_v.float().detach())
+            loss = cfg.a2_recon * recon + cfg.a1_kl * kl + cfg.latent_match * latent
+            if use_gan:
+                with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
+                    # same batch composition as D's own step (real + fake): D has BatchNorm, and
+                    # a fake-only batch normalised by its own statistics fooled D for free
+                    g_out = D(torch.cat([vox, torch.sigmoid(logit_p)])).float()[b:]
+                g_adv = F.binary_cross_entropy_with_logits(g_out, torch.ones(b, device=dev))
+                loss = loss + stage.adversarial * g_adv
         opt_g.zero_grad(set_to_none=True)
         opt_e.zero_grad(set_to_none=True)
         scaler_g.scale(loss).backward()
-        scaler_g.step(opt_g)
+        if stage.mode != "image":
+            scaler_g.step(opt_g)
         scaler_g.step(opt_e)
         scaler_g.update()
         # 6. log and checkpoint
@@ -276,6 +300,14 @@ def train(
     if world > 1:
         dist.barrier()
     return ckpt_path
+
+
+def _set_frozen(nets: dict[str, nn.Module], *, frozen: bool) -> None:
+    """Image stages: G and V in eval mode (running BatchNorm statistics, as served) with no
+    parameter gradients; other stages: everything trainable again."""
+    for k in ("G", "V"):
+        nets[k].train(not frozen)
+        nets[k].requires_grad_(not frozen)
 
 
 def _save(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
-from training.config import PRESETS
+from training.config import PRESETS, Stage
 from training.networks import ModelConfig, build
 
 
@@ -42,6 +44,17 @@ def test_paper_preset_is_the_paper() -> None:
     assert [c.out_channels for c in convs] == [512, 256, 128, 64, 1]
     assert all(c.kernel_size == (4, 4, 4) for c in convs)
     assert [c.stride for c in convs] == [(1, 1, 1)] + [(2, 2, 2)] * 4
+    e_convs = [c for c in build(m)["E"].modules() if isinstance(c, torch.nn.Conv2d)]
+    assert len(e_convs) == 5  # the paper's image encoder: five conv layers
+
+
+def test_deeper_image_encoder(tiny: ModelConfig) -> None:
+    deep = dataclasses.replace(tiny, e_depth=2)
+    e = build(deep)["E"]
+    convs = [c for c in e.modules() if isinstance(c, torch.nn.Conv2d)]
+    assert len(convs) == 1 + 2 * len(tiny.e_widths)  # a 3x3 conv after each downsampling
+    mu, logvar = e(torch.randn(2, 3, tiny.image_size, tiny.image_size))
+    assert mu.shape == logvar.shape == (2, tiny.z_dim)
 
 
 def test_eval_mode_batchnorm_gives_distinct_shapes_per_z(tiny: ModelConfig) -> None:
@@ -63,5 +76,11 @@ def test_eval_mode_batchnorm_gives_distinct_shapes_per_z(tiny: ModelConfig) -> N
 def test_bad_config_is_rejected() -> None:
     with pytest.raises(ValueError, match="resolution must be"):
         ModelConfig(resolution=48)
+    with pytest.raises(ValueError, match="e_depth"):
+        ModelConfig(resolution=32, g_widths=(8, 8, 8), d_widths=(8, 8, 8), e_depth=0)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        Stage("x", 1, mode="encoder")
+    with pytest.raises(ValueError, match="no adversarial term"):
+        Stage("x", 1, adversarial=0.1, mode="image")
     with pytest.raises(ValueError, match="needs 3 G and D widths"):
         ModelConfig(resolution=32, g_widths=(8, 8), d_widths=(8, 8))

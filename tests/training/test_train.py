@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,10 @@ from pathlib import Path
 import torch
 
 from training.config import PRESETS, Stage
+from training.dataset import DATA_PRESETS, load_split
+from training.dataset import build as build_data
 from training.networks import build
-from training.train import load_networks, should_update_d, train
+from training.train import images_to_input, load_networks, recon_loss, should_update_d, train
 
 
 def _rows(run: Path) -> list[dict[str, str]]:
@@ -52,6 +55,32 @@ def test_a_few_dozen_steps_lower_reconstruction(tmp_path: Path, tiny_data_root: 
     train(cfg, run_dir=tmp_path, data_root=tiny_data_root)
     recon = [float(r["recon"]) for r in _rows(tmp_path)]
     assert sum(recon[-2:]) / 2 < 0.8 * sum(recon[:2]) / 2
+
+
+def test_image_stage_fits_only_the_image_encoder(tmp_path: Path, tiny_data_root: Path) -> None:
+    stages = (Stage("v", 30, lr_g=3e-3, mode="voxel"), Stage("i", 40, lr_e=3e-3, mode="image"))
+    cfg = dataclasses.replace(PRESETS["tiny"], stages=stages, log_every=1)
+    before = train(cfg, run_dir=tmp_path, data_root=tiny_data_root, stop_after=30)
+    a = torch.load(before, weights_only=False)["nets"]
+    shutil.copyfile(before, tmp_path / "before.pt")
+    after = train(cfg, run_dir=tmp_path, data_root=tiny_data_root, resume=True)
+    b = torch.load(after, weights_only=False)["nets"]
+    # G and V frozen, BatchNorm running statistics included (they run in eval mode, as served)
+    for k in ("G", "V", "D"):
+        assert all(torch.equal(a[k][n], b[k][n]) for n in a[k]), k
+    assert not all(torch.equal(a["E"][n], b["E"][n]) for n in a["E"])
+    # voxel stages leave E out (no latent match); the image stage teaches E to reconstruct
+    assert all(float(r["latent"]) == 0.0 for r in _rows(tmp_path) if r["stage"] == "v")
+    split = load_split(build_data(DATA_PRESETS["tiny"], tiny_data_root), "train")
+    vox = torch.from_numpy(split["voxels"][:, None]).float()
+    img = images_to_input(torch.from_numpy(split["images"][:, 0]))
+
+    def loss(path: Path) -> float:  # E's code decoded by the (frozen, eval-mode) G
+        _, nets, _ = load_networks(path)
+        with torch.no_grad():
+            return float(recon_loss(nets["G"](nets["E"](img)[0]), vox, cfg.pos_weight))
+
+    assert loss(after) < loss(tmp_path / "before.pt")
 
 
 def test_resume_continues_exactly(tmp_path: Path, tiny_data_root: Path) -> None:
