@@ -5,8 +5,11 @@
     mu = await engine.encode_image(images, timeout)   # [N, 3, S, S] normalised -> [N, Z]
     mu = await engine.encode_voxels(voxels, timeout)  # [N, 1, R, R, R] float32 -> [N, Z]
 
-Concurrent requests to the same network are gathered for up to ``max_wait_ms`` (or until
-``max_batch`` rows) and run as one ONNX Runtime call in a dedicated single-thread executor.
+Requests to the same network are batched greedily: the worker takes everything queued (up to
+``max_batch`` rows) and runs it as one ONNX Runtime call in a dedicated single-thread executor;
+what arrives meanwhile forms the next batch. So a lone request never waits for company, and
+under load batches grow by themselves. ``max_wait_ms`` > 0 additionally holds a batch that is
+not full for up to that long (a GPU with a large batch sweet spot may want it).
 A full queue raises QueueFull (the API answers 503 + Retry-After); a request that outlives its
 deadline raises DeadlineExceeded (504) and its rows are dropped if not yet run.
 """
@@ -39,7 +42,7 @@ class DeadlineExceeded(TimeoutError):
 @dataclass(frozen=True)
 class BatchingConfig:
     max_batch: int = 32  # rows per ONNX Runtime call
-    max_wait_ms: float = 5.0  # how long the first request waits for company
+    max_wait_ms: float = 0.0  # extra wait for company when a batch is not full (0 = greedy)
     queue_size: int = 256  # requests waiting per network before QueueFull
 
 
@@ -126,11 +129,14 @@ class Batcher:
             items, rows = [first], len(first.x)
             wait_until = loop.time() + self.cfg.max_wait_ms / 1000
             while rows < self.cfg.max_batch:
-                try:
-                    nxt = await asyncio.wait_for(
-                        self.queue.get(), max(0.0, wait_until - loop.time())
-                    )
-                except TimeoutError:
+                if not self.queue.empty():  # everything already waiting joins this batch
+                    nxt = self.queue.get_nowait()
+                elif loop.time() < wait_until:
+                    try:
+                        nxt = await asyncio.wait_for(self.queue.get(), wait_until - loop.time())
+                    except TimeoutError:
+                        break
+                else:
                     break
                 items.append(nxt)
                 rows += len(nxt.x)

@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     providers: list[str] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
     intra_op_threads: int = Field(default=0, ge=0)  # 0 = one per physical core
     max_batch: int = Field(default=32, ge=1, le=1024)  # rows per ONNX Runtime call
-    max_wait_ms: float = Field(default=5.0, ge=0, le=1000)  # micro-batching wait
+    max_wait_ms: float = Field(default=0.0, ge=0, le=1000)  # extra batching wait (0 = greedy)
     queue_size: int = Field(default=256, ge=1)  # waiting requests per network before 503
     request_timeout_s: float = Field(default=30.0, gt=0)  # per-request deadline -> 504
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # body limit -> 413

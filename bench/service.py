@@ -1,11 +1,14 @@
 """Service benchmarks, measured side by side in one run; prints a Markdown table.
 
-    python bench/service.py [--bundle models/gan3d-cpu] [--requests 64]
+    python bench/service.py [--bundle models/gan3d-cpu] [--requests 64] [--seconds 10]
 
 1. cold start: process start -> /health/ready 200, and the server's RSS then;
-2. model only (ONNX Runtime, batch 1) vs end-to-end POST /v1/sample GLB over HTTP;
+2. one client on a kept-alive connection: model only (ONNX Runtime, batch 1), the same work
+   done directly in-process (prior sample + model + meshing + GLB: what the service must do),
+   and end-to-end POST /v1/sample GLB over HTTP; service overhead = end to end / direct - 1;
 3. throughput at 1 / 8 / 32 concurrent clients (npy output) vs calling the model directly
-   with batches of the same sizes;
+   with batches of the same sizes. The load generator is wrk (C; ``apt-get install wrk``) when
+   installed, so that it takes little of the CPU it measures; otherwise an httpx client;
 4. meshing + GLB encoding of one shape upsampled to 64^3 (the default output path).
 """
 
@@ -14,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -27,7 +32,12 @@ import numpy as np
 from app.bundle import verify
 from app.encoding import encode_mesh
 from app.engine import make_session
+from app.latents import MixturePrior, from_seed
 from app.meshing import MeshOptions, to_mesh
+from app.results import encode_one
+from app.schemas import Output
+
+WRK_SCRIPT = Path(__file__).with_name("sample_npy.lua")
 
 
 def _free_port() -> int:
@@ -74,6 +84,19 @@ def median_ms(fn, n: int) -> float:
     return statistics.median(times) * 1000
 
 
+def wrk_throughput(url: str, clients: int, seconds: int) -> float:
+    """Requests per second from wrk with ``clients`` kept-alive connections."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "-s", str(WRK_SCRIPT), f"{url}/v1/sample"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if re.search(r"Non-2xx", out):
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
 async def throughput(url: str, clients: int, requests: int) -> float:
     async with httpx.AsyncClient(timeout=60) as client:
         seeds = iter(range(10**6, 10**6 + requests))
@@ -93,37 +116,53 @@ async def throughput(url: str, clients: int, requests: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bundle", default="models/gan3d-cpu")
-    ap.add_argument("--requests", type=int, default=64)
+    ap.add_argument("--requests", type=int, default=64, help="per level, httpx load generator")
+    ap.add_argument("--seconds", type=int, default=10, help="per level, wrk load generator")
     args = ap.parse_args()
     bundle = Path(args.bundle)
     manifest = verify(bundle)
     z_dim = manifest.latent.size
     sess = make_session(bundle / manifest.file("generator").path, ["CPUExecutionProvider"], 0)
+    prior_file = manifest.file("prior")
+    prior = MixturePrior.load(bundle / prior_file.path) if prior_file else None
     rng = np.random.default_rng(0)
 
-    def model(batch: int) -> None:
-        sess.run(None, {"z": rng.standard_normal((batch, z_dim)).astype(np.float32)})
+    def model(batch: int) -> np.ndarray:
+        z = rng.standard_normal((batch, z_dim)).astype(np.float32)
+        return sess.run(None, {"z": z})[0]
+
+    glb = Output()  # the /v1/sample default: GLB, upsampled x2
+
+    def direct(seed: int) -> bytes | None:
+        z = prior.sample(seed) if prior else from_seed(seed, z_dim)
+        prob = sess.run(None, {"z": z[None].astype(np.float32)})[0][0, 0]
+        return encode_one(prob, glb, manifest.threshold)
 
     proc, url, cold = start_server(bundle)
     try:
         rss = _rss_mb(proc.pid)
         model_ms = median_ms(lambda: model(1), 30)
         seeds = iter(range(10**7))
-        e2e_ms = median_ms(
-            lambda: httpx.post(
-                f"{url}/v1/sample", json={"seeds": [next(seeds)]}, timeout=60
-            ).raise_for_status(),
-            30,
-        )
+        direct_ms = median_ms(lambda: direct(next(seeds)), 30)
+        seeds = iter(range(10**7))  # the same shapes again, now through HTTP
+        with httpx.Client(base_url=url, timeout=60) as client:  # one kept-alive connection
+            e2e_ms = median_ms(
+                lambda: client.post("/v1/sample", json={"seeds": [next(seeds)]}).raise_for_status(),
+                30,
+            )
+        generator = "wrk" if shutil.which("wrk") else "httpx"
         rows = []
         for c in (1, 8, 32):
-            served = asyncio.run(throughput(url, c, args.requests))
-            direct = c / (median_ms(lambda c=c: model(c), 10) / 1000)
-            rows.append((c, served, direct))
+            if generator == "wrk":
+                served = wrk_throughput(url, c, args.seconds)
+            else:
+                served = asyncio.run(throughput(url, c, args.requests))
+            direct_rate = c / (median_ms(lambda c=c: model(c), 10) / 1000)
+            rows.append((c, served, direct_rate))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    prob = sess.run(None, {"z": rng.standard_normal((1, z_dim)).astype(np.float32)})[0][0, 0]
+    prob = model(1)[0, 0]
     mesh_ms = median_ms(
         lambda: encode_mesh(
             to_mesh(
@@ -135,18 +174,26 @@ def main() -> None:
         20,
     )
 
-    print(f"bundle {manifest.name}, {os.cpu_count()} CPU cores, requests per level {args.requests}")
+    per_level = f"{args.seconds} s" if generator == "wrk" else f"{args.requests} requests"
+    print(
+        f"bundle {manifest.name}, {os.cpu_count()} CPU cores, load generator {generator} "
+        f"({per_level} per level)"
+    )
     print("| measurement | value |")
     print("|---|---|")
     print(f"| cold start to ready | {cold:.2f} s |")
     print(f"| server RSS when ready | {rss:.0f} MB |")
     print(f"| model only, batch 1 (median) | {model_ms:.1f} ms |")
-    print(f"| POST /v1/sample GLB end to end (median) | {e2e_ms:.1f} ms |")
+    print(f"| direct in-process: prior + model + mesh + GLB (median) | {direct_ms:.1f} ms |")
+    print(
+        f"| POST /v1/sample GLB end to end (median) | {e2e_ms:.1f} ms "
+        f"(overhead {e2e_ms / direct_ms - 1:.0%} over direct) |"
+    )
     print(f"| meshing + GLB of one shape at 64^3 (median) | {mesh_ms:.1f} ms |")
-    for c, served, direct in rows:
+    for c, served, direct_rate in rows:
         print(
-            f"| {c} clients: served / direct model same batch | {served:.1f} / {direct:.1f} "
-            f"shapes/s = {served / direct:.0%} |"
+            f"| {c} clients: served / direct model same batch | {served:.1f} / "
+            f"{direct_rate:.1f} shapes/s = {served / direct_rate:.0%} |"
         )
 
 

@@ -39,6 +39,24 @@ def test_batched_results_equal_direct_calls(tiny_bundle: Path) -> None:
     assert stats.rows == 10 and stats.batches < 10  # concurrent requests were batched
 
 
+def test_greedy_batching_takes_everything_queued(tiny_bundle: Path) -> None:
+    # max_wait_ms 0 (the default): no waiting for company, but whatever is already queued
+    # when the worker wakes runs in that one call
+    engine = _engine(tiny_bundle, max_batch=8, max_wait_ms=0)
+    z = np.random.default_rng(1).standard_normal((12, 8)).astype(np.float32)
+
+    async def main() -> list[np.ndarray]:
+        engine.start()
+        outs = await asyncio.gather(*(engine.generate(z[i : i + 1], 5.0) for i in range(12)))
+        await engine.stop()
+        return outs
+
+    outs = asyncio.run(main())
+    direct = engine.batchers["generator"].run_now(z)[0][:, 0]
+    assert np.allclose(np.concatenate(outs), direct, atol=1e-6)
+    assert engine.batchers["generator"].stats.batch_sizes == [8, 4]  # capped at max_batch
+
+
 def test_queue_full_raises(tiny_bundle: Path) -> None:
     engine = _engine(tiny_bundle, queue_size=1)
 
