@@ -56,7 +56,10 @@ async def shapes_response(
 ) -> Response:
     """probs [N, R, R, R], latents [N, Z]."""
     seeds = seeds or [None] * len(probs)
-    files = await run_in_threadpool(lambda: [encode_one(p, out, threshold) for p in probs])
+    if out.format in VOXEL_FORMATS:  # microseconds of numpy: a thread hop would cost more
+        files = [encode_one(p, out, threshold) for p in probs]
+    else:  # meshing takes milliseconds: off the event loop
+        files = await run_in_threadpool(lambda: [encode_one(p, out, threshold) for p in probs])
     envelope = out.envelope if out.envelope is not None else len(probs) > 1
     if not envelope:
         data, z, seed = files[0], latents[0], seeds[0]
