@@ -20,6 +20,13 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+STAGE_TRAINS = {
+    "joint": "G, E and V jointly",
+    "voxel": "G and V; E idle",
+    "image": "E only, against the frozen G and V",
+}
+
+
 def write_model_card(
     path: Path,
     *,
@@ -54,16 +61,16 @@ def write_model_card(
         f"{summary.data}: 9 procedural categories ({', '.join(metrics['sample_category_share'])})",
         "with named attributes, voxelised solid (y up, +z front), rendered with random views,",
         "colours, lighting and backgrounds. No third-party data. Concept vectors are the mean",
-        "voxel-encoder latents of the validation split; all metrics use the disjoint test split.",
+        "voxel-encoder latents of the train split; all metrics use the disjoint test split.",
         "",
         "## Recipe",
         "",
         f"- preset `{summary.preset}`, seed {summary.seed}, {summary.steps} steps, batch {cfg.batch_size}",
-        f"- widths: G {m.g_widths}, D {m.d_widths}, E {m.e_widths}",
+        f"- widths: G {m.g_widths}, D {m.d_widths}, E {m.e_widths} ({m.e_depth} conv per level)",
         "- stages: "
         + "; ".join(
-            f"{s.name} {s.steps} steps (adversarial {s.adversarial}, lr G "
-            f"{s.lr_g}, D {s.lr_d}, E/V {s.lr_e})"
+            f"{s.name} {s.steps} steps ({STAGE_TRAINS[s.mode]}; adversarial {s.adversarial}, "
+            f"lr G {s.lr_g}, D {s.lr_d}, E/V {s.lr_e})"
             for s in cfg.stages
         ),
         f"- loss: a2 {cfg.a2_recon} x weighted BCE (pos weight {cfg.pos_weight}) + a1 {cfg.a1_kl} x KL"
@@ -88,6 +95,13 @@ def write_model_card(
         f"{gen['references']} test shapes; from N(0, I) instead: 1-NNA "
         f"{_pct(metrics['generation_standard_normal']['one_nna'])}, COV "
         f"{_pct(metrics['generation_standard_normal']['cov'])}",
+        "- arithmetic: a test shape lacking the attribute + the direction within its category"
+        " (`chair.has_armrests=1` - `chair.has_armrests=0`), judged; with the direction averaged"
+        " over categories instead (concept `has_armrests`): "
+        + ", ".join(
+            f"{k} {_pct(v)}"
+            for k, v in metrics.get("arithmetic_success_global_direction", {}).items()
+        ),
         f"- voxel autoencoder IoU {metrics['voxel_autoencoder_iou']:.3f}",
         f"- random samples: mean judged category confidence {metrics['sample_category_confidence']:.3f}",
         f"- interpolation: mean largest 1 - IoU jump between frames {interp['mean_largest_jump']:.3f}",
