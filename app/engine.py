@@ -63,15 +63,20 @@ class Stats:
     inference_seconds: float = 0.0
 
 
-def make_session(path: Path, providers: list[str], threads: int) -> ort.InferenceSession:
+def make_session(
+    path: Path, providers: list[str], threads: int, *, spinning: bool = True
+) -> ort.InferenceSession:
     """A session on the first available providers, in the order given. ORT silently drops a
-    provider whose libraries are missing; the caller logs what ``get_providers()`` reports."""
+    provider whose libraries are missing; the caller logs what ``get_providers()`` reports.
+    ``spinning``: ORT's intra-op threads busy-wait for work between operators (its default);
+    off, they sleep, leaving the CPU to the event loop that shares the cores."""
     available = set(ort.get_available_providers())
     wanted = [p for p in providers if p in available] or ["CPUExecutionProvider"]
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return ort.InferenceSession(str(path), opts, providers=wanted)
 
 
@@ -190,6 +195,7 @@ class Engine:
         providers: list[str],
         threads: int,
         batching: BatchingConfig,
+        spinning: bool = True,
     ) -> Engine:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gan3d-ort")
         batchers = {}
@@ -198,7 +204,9 @@ class Engine:
             entry = manifest.file(role)
             if entry is None:
                 continue
-            sess = make_session(Path(bundle_dir) / entry.path, providers, threads)
+            sess = make_session(
+                Path(bundle_dir) / entry.path, providers, threads, spinning=spinning
+            )
             provider = sess.get_providers()[0]
             batchers[role] = Batcher(role, sess, executor, batching)
         if providers and provider != providers[0]:

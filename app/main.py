@@ -45,6 +45,7 @@ def _load(settings: Settings) -> Loaded:
         manifest,
         providers=settings.providers,
         threads=settings.intra_op_threads,
+        spinning=settings.ort_spinning,
         batching=batching,
     )
     # 3. the latent space: named concept vectors and the sampling prior
