@@ -99,16 +99,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(meta.router)
 
     @app.get("/metrics", include_in_schema=False)
-    def prometheus() -> Response:
+    async def prometheus() -> Response:
         engine = state.loaded.engine if state.loaded else None
         return Response(metrics.render(engine), media_type="text/plain; version=0.0.4")
 
     @app.get("/health/live")
-    def live() -> dict[str, str]:
+    async def live() -> dict[str, str]:
         return {"status": "alive"}
 
     @app.get("/health/ready")
-    def ready() -> Any:
+    async def ready() -> Any:
         if state.loaded is None:
             return JSONResponse(
                 status_code=503,

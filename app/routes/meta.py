@@ -10,12 +10,12 @@ router = APIRouter(prefix="/v1", tags=["meta"])
 
 
 @router.get("/model", summary="the verified bundle manifest and the execution provider in use")
-def model(loaded: LoadedDep) -> dict:
+async def model(loaded: LoadedDep) -> dict:
     return {**loaded.manifest.model_dump(mode="json"), "execution_provider": loaded.engine.provider}
 
 
 @router.get("/concepts", summary="named latent vectors usable as concept / ref.concept")
-def concepts(loaded: LoadedDep) -> dict:
+async def concepts(loaded: LoadedDep) -> dict:
     names = loaded.space.concepts.names()
     m = loaded.manifest
     return {
