@@ -73,13 +73,14 @@ def _export(args: argparse.Namespace) -> None:
         f"python -m training evaluate --run-dir {args.run_dir}"
         + (f" --checkpoint {args.checkpoint}" if args.checkpoint else ""),
         f"python -m training export --run-dir {args.run_dir} --out {args.out} --name {args.name}"
-        + (f" --checkpoint {args.checkpoint}" if args.checkpoint else ""),
+        + (f" --checkpoint {args.checkpoint}" if args.checkpoint else "")
+        + (" --half-weights" if args.half_weights else ""),
     ]
     manifest = write_bundle(
         _checkpoint(args), Path(args.out), name=args.name, version=args.version,
         data_root=Path(args.root), evaluation=load_evaluation(run_dir), commands=commands,
         judge_steps=args.judge_steps,
-        notes=args.note,
+        notes=args.note, half_weights=args.half_weights,
     )  # fmt: skip
     print(f"{args.out}: bundle {manifest.name} {manifest.version} verified")
 
@@ -124,6 +125,11 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--name", default="gan3d-cpu")
             p.add_argument("--version", default="1.0.0")
             p.add_argument("--note", action="append", help="a line for the card's Notes section")
+            p.add_argument(
+                "--half-weights",
+                action="store_true",
+                help="store large weights as float16 (half the size; float32 compute)",
+            )
     p = sub.add_parser("triton", help="write a bundle as a Triton Inference Server repository")
     p.add_argument("--bundle", default="models/gan3d-cpu")
     p.add_argument("--out", default="triton_models")

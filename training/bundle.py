@@ -50,6 +50,7 @@ def write_bundle(
     judge_steps: int = 400,
     preview_size: int = 128,
     notes: list[str] | None = None,
+    half_weights: bool = False,
 ) -> Manifest:
     """``evaluation``: (metrics, concepts, prior) from ``evaluate`` (computed here when None)."""
     cfg, nets, state = load_networks(checkpoint)
@@ -57,7 +58,7 @@ def write_bundle(
         shutil.rmtree(out)
     out.mkdir(parents=True)
     # 1. ONNX files, each parity-checked against torch
-    exported = export_networks(nets, cfg, out)
+    exported = export_networks(nets, cfg, out, half_weights=half_weights)
     # 2. evaluation and concept vectors (held-out splits)
     if evaluation is None:
         evaluation = evaluate(checkpoint, data_root=data_root, judge_steps=judge_steps)

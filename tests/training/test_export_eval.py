@@ -13,7 +13,13 @@ from onnx import numpy_helper
 from app.bundle import verify
 from training.config import PRESETS
 from training.evaluate import concept_vectors, generation_metrics, iou, pairwise_iou
-from training.export import ExportParityError, GeneratorExport, check_parity, export_onnx
+from training.export import (
+    HALF_PARITY_TOLERANCE,
+    ExportParityError,
+    GeneratorExport,
+    check_parity,
+    export_onnx,
+)
 from training.judge import BINARY
 from training.networks import build
 
@@ -34,6 +40,21 @@ def test_export_parity_passes_and_a_perturbed_graph_fails(tmp_path: Path) -> Non
     onnx.save(model, str(path))
     with pytest.raises(ExportParityError, match="differs from torch"):
         check_parity(g, path, **G_IO)
+
+
+def test_half_weights_halve_the_file_and_keep_float32_compute(tmp_path: Path) -> None:
+    g = GeneratorExport(build(PRESETS["tiny"].model, seed=0)["G"])
+    full, half = tmp_path / "full.onnx", tmp_path / "half.onnx"
+    export_onnx(g, full, **G_IO)
+    _, err = export_onnx(g, half, **G_IO, half_weights=True)
+    assert 0 < err <= HALF_PARITY_TOLERANCE  # rounded weights, checked against torch
+    model = onnx.load(str(half))
+    big = [i for i in model.graph.initializer if numpy_helper.to_array(i).size >= 1024]
+    assert big and all(i.data_type == onnx.TensorProto.FLOAT16 for i in big)
+    # inputs and outputs stay float32: the service's contract does not change
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert half.stat().st_size < 0.7 * full.stat().st_size
 
 
 def test_exported_graph_has_a_dynamic_batch(tmp_path: Path) -> None:
