@@ -42,6 +42,25 @@ def test_largest_component_decimation_and_smoothing() -> None:
     assert len(small.faces) <= 550
 
 
+@pytest.mark.parametrize("upsample", [1, 2, 3])
+def test_cropping_to_the_object_gives_the_whole_grid_surface(
+    upsample: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(3)
+    prob = np.zeros((24, 24, 24), np.float32)
+    prob[5:14, 3:20, 8:12] = rng.uniform(0.3, 1.0, (9, 17, 4))  # an off-centre, ragged block
+    prob[16, 2, 20] = 0.9  # and a lone voxel near the grid edge
+    opts = MeshOptions(threshold=0.5, upsample=upsample)
+    cropped = to_mesh(prob, opts)
+    monkeypatch.setattr("app.meshing.CROP_MARGIN", 1000)  # the box becomes the whole grid
+    whole = to_mesh(prob, opts)
+    assert len(cropped.faces) == len(whole.faces) > 0
+    assert np.allclose(
+        np.sort(cropped.vertices, axis=0), np.sort(whole.vertices, axis=0), atol=1e-5
+    )
+    assert np.isclose(cropped.area, whole.area)
+
+
 def test_empty_field_gives_none() -> None:
     assert to_mesh(np.zeros((8, 8, 8), np.float32)) is None
     assert to_mesh(np.full((8, 8, 8), 0.4, np.float32), MeshOptions(threshold=0.5)) is None
