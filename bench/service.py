@@ -38,7 +38,8 @@ from app.meshing import MeshOptions, to_mesh
 from app.results import encode_one
 from app.schemas import Output
 
-WRK_SCRIPT = Path(__file__).with_name("sample_npy.lua")
+WRK_NPY = Path(__file__).with_name("sample_npy.lua")
+WRK_GLB = Path(__file__).with_name("sample_glb.lua")
 
 
 def _free_port() -> int:
@@ -85,17 +86,38 @@ def median_ms(fn, n: int) -> float:
     return statistics.median(times) * 1000
 
 
-def wrk_throughput(url: str, clients: int, seconds: int) -> float:
-    """Requests per second from wrk with ``clients`` kept-alive connections."""
+def _wrk(url: str, clients: int, seconds: int, script: Path) -> str:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "-s", str(WRK_SCRIPT), f"{url}/v1/sample"],
+        [
+            "wrk",
+            "-t1",
+            f"-c{clients}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"{url}/v1/sample",
+        ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     if re.search(r"Non-2xx", out):
         raise RuntimeError(f"wrk saw errors:\n{out}")
+    return out
+
+
+def wrk_throughput(url: str, clients: int, seconds: int) -> float:
+    """Requests per second from wrk with ``clients`` kept-alive connections."""
+    out = _wrk(url, clients, seconds, WRK_NPY)
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def wrk_median_ms(url: str, seconds: int) -> float:
+    """Median latency of GLB samples over one kept-alive connection."""
+    out = _wrk(url, 1, seconds, WRK_GLB)
+    value, unit = re.search(r"50%\s+([\d.]+)(us|ms|s)", out).groups()
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
 async def throughput(url: str, clients: int, requests: int) -> float:
@@ -144,14 +166,19 @@ def main() -> None:
         rss = _rss_mb(proc.pid)
         model_ms = median_ms(lambda: model(1), 30)
         seeds = iter(range(10**7))
-        direct_ms = median_ms(lambda: direct(next(seeds)), 30)
-        seeds = iter(range(10**7))  # the same shapes again, now through HTTP
-        with httpx.Client(base_url=url, timeout=60) as client:  # one kept-alive connection
-            e2e_ms = median_ms(
-                lambda: client.post("/v1/sample", json={"seeds": [next(seeds)]}).raise_for_status(),
-                30,
-            )
+        direct_ms = median_ms(lambda: direct(next(seeds) % 30), 60)
         generator = "wrk" if shutil.which("wrk") else "httpx"
+        if generator == "wrk":  # the same 30 seeds, through HTTP, from a C client
+            e2e_ms = wrk_median_ms(url, args.seconds)
+        else:
+            seeds = iter(range(10**7))
+            with httpx.Client(base_url=url, timeout=60) as client:  # one kept-alive connection
+                e2e_ms = median_ms(
+                    lambda: client.post(
+                        "/v1/sample", json={"seeds": [next(seeds) % 30]}
+                    ).raise_for_status(),
+                    60,
+                )
         rows = []
         for c in (1, 8, 32):
             if generator == "wrk":
