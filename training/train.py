@@ -3,11 +3,13 @@
     python -m training train --preset cpu [--resume] [--run-dir runs/cpu]
     torchrun --nproc-per-node 2 -m training train --preset cpu   # DDP: gloo on CPU, nccl on CUDA
 
-Each step: (1) a batch of voxels and one rendered view per shape; (2) encode the voxels (V) and
-the image (E) to q(z); (3) decode both posteriors and a prior sample with G in one pass;
-(4) discriminator step, taken only while D's accuracy on this batch is below the threshold
-(paper: 80%); (5) G/E/V step on a1 KL + a2 reconstruction + latent match + adversarial loss;
-(6) CSV log, checkpoint (config + step + optimiser and RNG state, so --resume is exact).
+Each step: (1) a batch of voxels and one rendered view per shape; (2) encode the voxels (V) and,
+in joint stages, the image (E) to q(z); (3) decode the posteriors and, in adversarial stages,
+a prior sample with G in one pass; (4) discriminator step, taken only while D's accuracy on
+this batch is below the threshold (paper: 80%); (5) G/E/V step on a1 KL + a2 reconstruction +
+latent match + adversarial loss; (6) CSV log, checkpoint (config + step + optimiser and RNG
+state, so --resume is exact). Image stages replace 2-5 with one step of E alone against the
+frozen G and V (see Stage.mode).
 """
 
 from __future__ import annotations
