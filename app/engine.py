@@ -223,10 +223,12 @@ class Engine:
             await b.stop()
 
     def warm_up(self) -> None:
-        """One call per network and batch size 1 and max so the first request is not slow."""
+        """A call per network at batch 1 so the first request is not slow, and the generator at
+        its max batch too (under load it runs full batches; the encoders, which serve uploads,
+        rarely do, and warming them at max batch cost half a second of cold start)."""
         z, r = self.manifest.latent.size, self.manifest.voxel_resolution
         for role, b in self.batchers.items():
-            for n in (1, b.cfg.max_batch):
+            for n in (1, b.cfg.max_batch) if role == "generator" else (1,):
                 if role == "generator":
                     b.run_now(np.zeros((n, z), np.float32))
                 elif role == "voxel_encoder":
