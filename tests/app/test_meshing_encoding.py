@@ -47,8 +47,9 @@ def test_cropping_to_the_object_gives_the_whole_grid_surface(
     upsample: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = np.random.default_rng(3)
-    prob = np.zeros((24, 24, 24), np.float32)
-    prob[5:14, 3:20, 8:12] = rng.uniform(0.3, 1.0, (9, 17, 4))  # an off-centre, ragged block
+    # a faint, noisy background (as generator outputs have), an off-centre ragged block
+    prob = rng.uniform(0.0, 0.3, (24, 24, 24)).astype(np.float32)
+    prob[5:14, 3:20, 8:12] = rng.uniform(0.3, 1.0, (9, 17, 4))
     prob[16, 2, 20] = 0.9  # and a lone voxel near the grid edge
     opts = MeshOptions(threshold=0.5, upsample=upsample)
     cropped = to_mesh(prob, opts)
