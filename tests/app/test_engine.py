@@ -22,19 +22,25 @@ def _engine(bundle: Path, **batching) -> Engine:
     )
 
 
+def _one_row_each(engine: Engine, z: np.ndarray) -> np.ndarray:
+    """Start the engine, submit each row of z as its own concurrent request, stop; -> the
+    generated grids in request order."""
+
+    async def main() -> list[np.ndarray]:
+        engine.start()
+        outs = await asyncio.gather(*(engine.generate(row[None], 5.0) for row in z))
+        await engine.stop()
+        return outs
+
+    return np.concatenate(asyncio.run(main()))
+
+
 def test_batched_results_equal_direct_calls(tiny_bundle: Path) -> None:
     engine = _engine(tiny_bundle, max_batch=16, max_wait_ms=50)
     z = np.random.default_rng(0).standard_normal((10, 8)).astype(np.float32)
     direct = engine.batchers["generator"].run_now(z)[0][:, 0]
 
-    async def main() -> list[np.ndarray]:
-        engine.start()
-        outs = await asyncio.gather(*(engine.generate(z[i : i + 1], 5.0) for i in range(10)))
-        await engine.stop()
-        return outs
-
-    outs = asyncio.run(main())
-    assert np.allclose(np.concatenate(outs), direct, atol=1e-6)
+    assert np.allclose(_one_row_each(engine, z), direct, atol=1e-6)
     stats = engine.batchers["generator"].stats
     assert stats.rows == 10 and stats.batches < 10  # concurrent requests were batched
 
@@ -45,15 +51,8 @@ def test_greedy_batching_takes_everything_queued(tiny_bundle: Path) -> None:
     engine = _engine(tiny_bundle, max_batch=8, max_wait_ms=0)
     z = np.random.default_rng(1).standard_normal((12, 8)).astype(np.float32)
 
-    async def main() -> list[np.ndarray]:
-        engine.start()
-        outs = await asyncio.gather(*(engine.generate(z[i : i + 1], 5.0) for i in range(12)))
-        await engine.stop()
-        return outs
-
-    outs = asyncio.run(main())
     direct = engine.batchers["generator"].run_now(z)[0][:, 0]
-    assert np.allclose(np.concatenate(outs), direct, atol=1e-6)
+    assert np.allclose(_one_row_each(engine, z), direct, atol=1e-6)
     assert engine.batchers["generator"].stats.batch_sizes == [8, 4]  # capped at max_batch
 
 
