@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 import trimesh
+from scipy import ndimage
 
 MARGIN = 0.08  # fraction of the half-extent left empty at each side of the grid
 
@@ -33,7 +34,8 @@ def load_mesh(data: bytes, file_type: str) -> trimesh.Trimesh:
 def voxelize_mesh(
     mesh: trimesh.Trimesh, resolution: int, *, up: Literal["y", "z"] = "y"
 ) -> np.ndarray:
-    """Mesh -> solid occupancy [R, R, R] bool in the canonical frame."""
+    """Mesh -> solid occupancy [R, R, R] bool in the canonical frame. The one voxeliser of the
+    project: /v1/encode uploads and the real training data both come through here."""
     mesh = mesh.copy()
     if up == "z":
         mesh.apply_transform(trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0]))
@@ -44,15 +46,30 @@ def voxelize_mesh(
     mesh.apply_translation(-(lo + hi) / 2)
     mesh.apply_scale(2.0 * (1.0 - MARGIN) / extent)
     pitch = 2.0 / resolution
+    # trimesh centres its voxels on integer multiples of the pitch; cell k of our grid spans
+    # [-1 + k * pitch, -1 + (k + 1) * pitch], so shift the mesh to put that cell's centre on
+    # k * pitch (without it every shape lands half a voxel off, on each axis)
+    mesh.apply_translation(np.full(3, 1.0 - pitch / 2))
     try:
-        grid = mesh.voxelized(pitch=pitch).fill()
+        surface = mesh.voxelized(pitch=pitch)
     except Exception as e:  # degenerate geometry surfaces as several exception types
         raise ShapeFileError(f"cannot be voxelised ({e})") from e
-    idx = np.floor((grid.points + 1.0) / pitch).astype(int)
+    idx = np.round(surface.points / pitch).astype(int)
     idx = idx[np.all((idx >= 0) & (idx < resolution), axis=1)]
-    out = np.zeros((resolution,) * 3, dtype=bool)
-    out[idx[:, 0], idx[:, 1], idx[:, 2]] = True
-    return out
+    shell = np.zeros((resolution,) * 3, dtype=bool)
+    shell[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+    return fill_solid(shell)
+
+
+def fill_solid(shell: np.ndarray) -> np.ndarray:
+    """Surface voxels [R, R, R] bool -> solid: enclosed space filled, and space enclosed once
+    gaps of up to two voxels are closed (real meshes are rarely watertight: a car's windows, a
+    sofa's open underside), while every surface voxel, so every thin part, is kept."""
+    pad = np.pad(shell, 2)
+    closed = ndimage.binary_dilation(pad, iterations=1)
+    closed = ndimage.binary_erosion(ndimage.binary_fill_holes(closed), iterations=1)
+    solid = ndimage.binary_fill_holes(pad) | closed | pad
+    return solid[2:-2, 2:-2, 2:-2]
 
 
 def resample(vox: np.ndarray, resolution: int) -> np.ndarray:
@@ -67,9 +84,16 @@ def resample(vox: np.ndarray, resolution: int) -> np.ndarray:
     return vox[np.ix_(i, i, i)].astype(bool)
 
 
+MAX_GRID_SIDE = 1024  # larger uploads are refused before any work
+
+
 def _cubic(vox: np.ndarray, what: str) -> np.ndarray:
     if vox.ndim != 3 or len(set(vox.shape)) != 1:
         raise ShapeFileError(f"{what} must be a cubic 3D grid, got shape {list(vox.shape)}")
+    if not 1 <= vox.shape[0] <= MAX_GRID_SIDE:
+        raise ShapeFileError(
+            f"{what} must have a side of 1 to {MAX_GRID_SIDE} voxels, got {vox.shape[0]}"
+        )
     return vox
 
 
