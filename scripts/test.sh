@@ -5,18 +5,25 @@
 # ordinary PyPI release. Any torch >= 2.4 works for training (pyproject extra `train`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian packages the tests use: Chromium for the browser tests (Playwright cannot download its
+# own browser here), assimp-utils (AC3D conversion of real models) and libosmesa6 (headless
+# OpenGL for pyrender's photo-like renders).
+DEBIAN_PACKAGES="chromium assimp-utils libosmesa6"
+missing=$(for p in $DEBIAN_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
   else
-    echo "chromium is missing: run 'sudo apt-get install chromium' (Debian) first" >&2
+    echo "missing Debian packages: run 'sudo apt-get install $missing' first" >&2
     exit 1
   fi
 fi
 [ -d .venv ] || python3 -m venv .venv
 . .venv/bin/activate
 pip install -q --disable-pip-version-check torch==2.13.0 -e '.[train,dev]'
+# pyrender pins PyOpenGL 3.1.0, whose OSMesa platform is broken; 3.1.10 works (pip prints a
+# dependency-conflict notice and exits 0)
+pip install -q --disable-pip-version-check 'PyOpenGL==3.1.10'
 # npm tools for the tests: the Khronos glTF validator, the Compose specification's schema.
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 set +e

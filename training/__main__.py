@@ -7,11 +7,27 @@ import json
 import logging
 from pathlib import Path
 
+TRAIN_EXTRA_MODULES = {"torch", "onnx", "onnxscript", "tqdm", "pyrender", "OpenGL"}
+
 
 def _data(args: argparse.Namespace) -> None:
     from training.dataset import DATA_PRESETS, build
 
     cfg = DATA_PRESETS[args.preset]
+    if args.source in ("real", "all"):
+        from training.realset import RealConfig, build_real
+
+        real_cfg = RealConfig(resolution=cfg.resolution, image_size=cfg.image_size)
+        out = build_real(real_cfg, Path(args.root), workers=args.workers, force=args.force)
+        manifest = json.loads((out / "real_manifest.json").read_text())
+        counts = {s: sum(c.values()) for s, c in manifest["counts"].items()}
+        print(
+            f"{out}: {len(manifest['models'])} real models {counts}, "
+            f"{len(manifest['duplicates_dropped'])} duplicates dropped, "
+            f"{len(manifest['failed'])} failed, {manifest['build_seconds']} s"
+        )
+    if args.source == "real":
+        return
     out = build(cfg, Path(args.root), workers=args.workers, force=args.force)
     card = json.loads((out / "dataset_card.json").read_text())
     print(f"{out}: {card['samples']} samples, {card['samples_per_second']} samples/s")
@@ -95,8 +111,14 @@ def _triton(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("data", help="build (or reuse) the cached procedural dataset")
+    p = sub.add_parser("data", help="build (or reuse) the cached procedural and real datasets")
     p.add_argument("--preset", choices=["tiny", "cpu", "paper"], default="cpu")
+    p.add_argument(
+        "--source",
+        choices=["procedural", "real", "all"],
+        default="all",
+        help="real: models from Debian packages (apt-get installs them when run as root)",
+    )
     p.add_argument("--root", default="data", help="cache folder (default: data/)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
@@ -136,7 +158,15 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=_triton)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args.func(args)
+    try:
+        args.func(args)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.split(".")[0] in TRAIN_EXTRA_MODULES:
+            raise SystemExit(
+                f"python -m training {args.command}: the module {e.name!r} is missing; training "
+                "needs the `train` extra: pip install torch==2.13.0 -e '.[train]' (README)"
+            ) from e
+        raise
 
 
 if __name__ == "__main__":

@@ -1,0 +1,226 @@
+"""The real-model dataset: Debian packages -> labelled, canonical, solid voxels + photo-like
+renders, split by model, with a manifest of where every model came from.
+
+    python -m training data --source real      -> data/real-<hash>/
+
+    real-{train,val,test}.npz  voxels [N, R^3/8] uint8 (packbits), images [N, V, S, S, 3] uint8,
+                               masks [N, V, S, S] uint8, category [N] int16, seed [N] int64 (-1 -
+                               the model's row in the manifest), attrs [N, A] float32 (all NaN:
+                               the catalogues carry no attributes), background [N, V] (the kind
+                               of background of each render: white, plain, gradient, photo, ...)
+    real_manifest.json         every model: uid, package, source file, creator, licence, category,
+                               split; plus dropped duplicates and files that failed, with reasons
+Train models get TRAIN_VIEWS renders on the training background pool; val and test models get
+EVAL_VIEWS held-out renders: half on white or plain backgrounds, half on photographs from a
+package no training step sees (training/photo.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.voxelize import ShapeFileError
+from training.realdata import assign_splits, drop_duplicates, load_scene, voxelize_mesh
+from training.realsources import PACKAGES, SH3D_ROOT, RealModel, find_models
+from training.shapes import CATEGORY_NAMES
+
+log = logging.getLogger(__name__)
+# everything the command needs from Debian: the models, AC3D conversion, headless OpenGL,
+# and the held-out photographs for evaluation backgrounds
+APT_PACKAGES = (*PACKAGES, "assimp-utils", "libosmesa6", "mate-backgrounds")
+REAL_DATA_VERSION = 1  # bump when conversion, voxelisation or rendering changes
+
+
+@dataclass(frozen=True)
+class RealConfig:
+    resolution: int = 32
+    image_size: int = 64
+    train_views: int = 24  # renders per train model (training backgrounds)
+    eval_views: int = 8  # held-out renders per val/test model: half plain, half photographs
+
+    def key(self) -> str:
+        blob = json.dumps({**asdict(self), "version": REAL_DATA_VERSION}, sort_keys=True)
+        return f"real-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+def install_packages() -> None:
+    """apt-get the Debian packages the real data needs (root only; otherwise say what to run)."""
+    missing = [
+        p
+        for p in APT_PACKAGES
+        if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0
+    ]
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise RuntimeError(
+            f"install these Debian packages first: apt-get install {' '.join(missing)}"
+        )
+    log.info("installing %s", " ".join(missing))
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+
+
+def _voxelize_job(args: tuple[RealModel, int, Path]) -> np.ndarray | str:
+    model, resolution, cache = args
+    try:
+        v = voxelize_mesh(load_scene(model, cache).to_mesh(), resolution)
+        return v if v.any() else "voxelises to an empty grid"
+    except (ShapeFileError, ValueError, IndexError) as e:
+        return str(e)
+
+
+def _render_job(args: tuple[RealModel, str, RealConfig, Path, int]) -> dict[str, np.ndarray]:
+    model, split, cfg, cache, row = args
+    n = cfg.image_size * 2
+    rng = np.random.default_rng([row, 7])
+    try:
+        return _render(model, split, cfg, cache, rng, n)
+    except Exception as e:  # a model pyrender cannot draw with its own materials
+        log.warning("%s: own materials failed (%s); plain colours instead", model.uid, e)
+        return _render(model, split, cfg, cache, np.random.default_rng([row, 7]), n, own=False)
+
+
+def _render(
+    model: RealModel,
+    split: str,
+    cfg: RealConfig,
+    cache: Path,
+    rng: np.random.Generator,
+    n: int,
+    own: bool | None = None,
+) -> dict[str, np.ndarray]:
+    from training.photo import Photographer, evaluation_photos, training_textures
+
+    ph = Photographer(load_scene(model, cache), size=cfg.image_size)
+    images, masks, kinds = [], [], []
+    try:
+        if split == "train":
+            pool = _cached_pool(
+                "train", lambda: training_textures(sorted(SH3D_ROOT.glob("*.sh3f")), n)
+            )
+            shots = [ph.shoot(rng, pool, own_materials=own) for _ in range(cfg.train_views)]
+        else:  # held out: other backgrounds (photographs no training step sees) and lights
+            pool = _cached_pool("eval", lambda: evaluation_photos(n))
+            half = cfg.eval_views // 2
+            shots = [
+                ph.shoot(
+                    rng, pool, background="white" if k % 2 == 0 else "plain", own_materials=own
+                )
+                for k in range(half)
+            ] + [
+                ph.shoot(rng, pool, background="photo", own_materials=own)
+                for _ in range(cfg.eval_views - half)
+            ]
+    finally:
+        ph.close()
+    for rgb, mask, kind in shots:
+        images.append(rgb)
+        masks.append(mask)
+        kinds.append(kind)
+    return {"images": np.stack(images), "masks": np.stack(masks), "background": np.array(kinds)}
+
+
+_POOLS: dict[str, list[np.ndarray]] = {}
+
+
+def _cached_pool(name: str, make) -> list[np.ndarray]:  # per worker process
+    if name not in _POOLS:
+        _POOLS[name] = make()
+    return _POOLS[name]
+
+
+def build_real(
+    cfg: RealConfig, root: Path, *, workers: int = 2, force: bool = False, install: bool = True
+) -> Path:
+    """Build (or reuse) the real dataset under ``root``. Returns its folder."""
+    out = Path(root) / cfg.key()
+    manifest_path = out / "real_manifest.json"
+    if manifest_path.is_file() and not force:
+        log.info("reusing cached real dataset %s", out)
+        return out
+    if install:
+        install_packages()
+    start = time.perf_counter()
+    cache = Path(root) / "real-cache"
+    models = find_models()
+    from tqdm import tqdm
+
+    # 1. convert + canonical frame + solid voxels (failures are recorded, never fatal)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = list(
+            tqdm(
+                pool.map(_voxelize_job, [(m, cfg.resolution, cache) for m in models], chunksize=4),
+                total=len(models),
+                desc="voxelise",
+            )
+        )
+    failed = {m.uid: r for m, r in zip(models, results, strict=True) if isinstance(r, str)}
+    ok = [(m, r) for m, r in zip(models, results, strict=True) if not isinstance(r, str)]
+    models, voxels = [m for m, _ in ok], np.stack([v for _, v in ok])
+    # 2. near-duplicates (liveries, LOD variants, re-used meshes), then the split by model
+    keep, duplicates = drop_duplicates(models, voxels)
+    models, voxels = [models[i] for i in keep], voxels[keep]
+    splits = assign_splits(models)
+    # 3. renders, then one file per split
+    jobs = [(m, splits[m.uid], cfg, cache, i) for i, m in enumerate(models)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        renders = list(tqdm(pool.map(_render_job, jobs), total=len(jobs), desc="render"))
+    out.mkdir(parents=True, exist_ok=True)
+    n_attrs = len(_attribute_names())
+    for split in ("train", "val", "test"):
+        rows = [i for i, m in enumerate(models) if splits[m.uid] == split]
+        np.savez(
+            out / f"real-{split}.npz",
+            voxels=np.stack([np.packbits(voxels[i].reshape(-1)) for i in rows]),
+            images=np.stack([renders[i]["images"] for i in rows]),
+            masks=np.stack([renders[i]["masks"] for i in rows]),
+            background=np.stack([renders[i]["background"] for i in rows]),
+            category=np.array([CATEGORY_NAMES.index(models[i].category) for i in rows], np.int16),
+            seed=np.array([-1 - i for i in rows], dtype=np.int64),
+            attrs=np.full((len(rows), n_attrs), np.nan, dtype=np.float32),
+        )
+    manifest = {
+        "key": cfg.key(),
+        "config": asdict(cfg),
+        "packages": list(PACKAGES),
+        "models": [{**m.to_dict(), "split": splits[m.uid], "row": i} for i, m in enumerate(models)],
+        "counts": {
+            s: {
+                c: sum(1 for m in models if m.category == c and splits[m.uid] == s)
+                for c in CATEGORY_NAMES
+            }
+            for s in ("train", "val", "test")
+        },
+        "duplicates_dropped": duplicates,
+        "failed": failed,
+        "build_seconds": round(time.perf_counter() - start, 1),
+    }
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")  # last: marks completion
+    return out
+
+
+def _attribute_names() -> list[str]:
+    from training.dataset import attribute_names
+
+    return attribute_names()
+
+
+def load_real(folder: Path, split: str) -> dict[str, np.ndarray]:
+    """One split of the real dataset; voxels unpacked to [N, R, R, R] uint8 in {0, 1}."""
+    d = dict(np.load(Path(folder) / f"real-{split}.npz"))
+    r = round((d["voxels"].shape[1] * 8) ** (1 / 3))
+    d["voxels"] = np.unpackbits(d["voxels"], axis=1).reshape(-1, r, r, r)
+    return d

@@ -1,0 +1,198 @@
+"""Real 3D models from Debian packages: where they are, what they are, whose they are.
+
+    find_models()  -> [RealModel]   # every labelled model of the installed training packages
+
+Sources (installed by name by `python -m training data --source real`, never at service run time):
+- sweethome3d-furniture: five .sh3f libraries (zip: OBJ + MTL + textures, and a Java properties
+  catalogue with name, category, width/depth/height in cm, modelRotation, creator; the licence
+  per library). Frame: y up, front +z, after modelRotation; SH3D stretches each model's box to
+  the catalogue's width (x), height (y) and depth (z), and so do we.
+- flightgear-data-ai: AI aircraft as AC3D (.ac). After assimp's conversion y is up and the nose
+  points to -x (FlightGear's x axis points aft).
+- torcs-data: racing cars as AC3D (.acc). After conversion y is up and the nose points to +x.
+
+Reserved for independent evaluation and never read here: the sweethome3d application's own
+catalogue, gl-117-data, crrcsim-data, assimp-testmodels, pybullet_data, scikit-image's samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+PACKAGES = ("sweethome3d-furniture", "flightgear-data-ai", "torcs-data")
+SH3D_ROOT = Path("/usr/share/sweethome3d/furniture")
+FLIGHTGEAR_ROOT = Path("/usr/share/games/flightgear/AI/Aircraft")
+TORCS_ROOT = Path("/usr/share/games/torcs/cars")
+# nose/front direction of each source, as a rotation about y that turns it to +z
+_Y_TURN = {"+z": 0.0, "-x": np.pi / 2, "+x": -np.pi / 2}
+
+# Catalogue name -> category. Checked in order; the first rule whose pattern matches the
+# lower-cased name wins; category None drops the model (not one of ours, or ambiguous).
+LABEL_RULES: tuple[tuple[str, str | None], ...] = (
+    (r"table tennis|table fan|tablet|football table|pool table|wheelchair|cup cake|"
+     r"sunglasses|glasses\b|glass door|door|carpet|cardboard|card game|flashlight|"
+     r"fluorescent|track light|wall (spot)?light|wall lamp|ceiling|pendant|chandelier|"
+     r"hanging light|porch light|bedside|plate\b", None),
+    (r"\bdesk lamp|\blamp|lamppost|street light|park light", "lamp"),
+    (r"\barmchair|\bsofa|\bcouch|\bfuton", "sofa"),
+    (r"\bchair|\bstool", "chair"),
+    (r"\btable\b|\bdesk\b", "table"),
+    (r"\bbed\b", "bed"),
+    (r"bookcase|\bshel(f|ves)\b|cupboard|wardrobe", "shelf"),
+    (r"\bmug\b|\bcup\b|\bglass\b", "mug"),
+    (r"\bcar\b|sedan|beetle|\bvan\b|\btruck\b", "car"),
+    (r"plane\b", "airplane"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RealModel:
+    uid: str  # stable id: "<package>/<file inside the package or archive>"
+    package: str  # Debian package that ships it
+    path: str  # file on disk (an .sh3f archive for furniture)
+    member: str  # model file inside the archive ("" when ``path`` is the model itself)
+    name: str  # catalogue name, or the file's stem
+    category: str  # one of training.shapes.CATEGORY_NAMES
+    creator: str
+    licence: str
+    front: str  # the axis the model's front faces before canonicalisation: "+z", "-x", "+x"
+    rotation: tuple[float, ...] = (1, 0, 0, 0, 1, 0, 0, 0, 1)  # row-major 3x3 (SH3D)
+    size: tuple[float, float, float] | None = None  # catalogue width, height, depth (cm)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def canonical_rotation(self) -> np.ndarray:
+        """4x4: the source's own rotation, then the turn that brings its front to +z."""
+        m = np.eye(4)
+        m[:3, :3] = np.asarray(self.rotation, dtype=np.float64).reshape(3, 3)
+        a = _Y_TURN[self.front]
+        turn = np.eye(4)
+        turn[[0, 0, 2, 2], [0, 2, 0, 2]] = [np.cos(a), np.sin(a), -np.sin(a), np.cos(a)]
+        return turn @ m
+
+    def split_key(self) -> float:
+        """A fixed number in [0, 1) from the uid: the model's place in the split order."""
+        return int(hashlib.sha256(self.uid.encode()).hexdigest()[:12], 16) / 16**12
+
+
+def label(name: str) -> str | None:
+    low = name.lower()
+    for pattern, category in LABEL_RULES:
+        if re.search(pattern, low):
+            return category
+    return None
+
+
+def read_properties(text: str) -> dict[str, str]:
+    """Java .properties (the SH3D catalogue format): key=value lines, # comments, backslash
+    line continuations and \\uXXXX escapes. Written by hand: ~15 lines, and the PyPI parsers
+    add a dependency for a format this small."""
+    out: dict[str, str] = {}
+    logical, buf = [], ""
+    for raw in text.splitlines():
+        line = buf + raw.lstrip() if buf else raw.strip()
+        if line.endswith("\\") and not line.endswith("\\\\"):
+            buf = line[:-1]
+            continue
+        buf = ""
+        logical.append(line)
+    for line in logical:
+        if not line or line[0] in "#!" or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        value = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), value)
+        out[key.strip()] = value.strip().replace("\\:", ":").replace("\\=", "=")
+    return out
+
+
+def sweethome3d_models(root: Path = SH3D_ROOT) -> list[RealModel]:
+    models = []
+    for lib in sorted(Path(root).glob("*.sh3f")):
+        with zipfile.ZipFile(lib) as z:
+            props = read_properties(z.read("PluginFurnitureCatalog.properties").decode("latin-1"))
+        licence = props.get("license", "see the library's LICENSE.TXT").split("  ")[0]
+        ids = sorted(int(k.split("#")[1]) for k in props if k.startswith("model#"))
+        for i in ids:
+            name = props.get(f"name#{i}", "")
+            category = label(name)
+            if category is None or props.get(f"doorOrWindow#{i}") == "true":
+                continue
+            rot = props.get(f"modelRotation#{i}")
+            size = tuple(float(props[f"{k}#{i}"]) for k in ("width", "height", "depth"))
+            member = props[f"model#{i}"].lstrip("/")
+            models.append(
+                RealModel(
+                    uid=f"sweethome3d-furniture/{lib.stem}/{member}",
+                    package="sweethome3d-furniture",
+                    path=str(lib),
+                    member=member,
+                    name=name,
+                    category=category,
+                    creator=props.get(f"creator#{i}", "unknown"),
+                    licence=licence,
+                    front="+z",
+                    rotation=tuple(float(x) for x in rot.split()) if rot else RealModel.rotation,
+                    size=size,  # type: ignore[arg-type]
+                )
+            )
+    return models
+
+
+def flightgear_models(root: Path = FLIGHTGEAR_ROOT) -> list[RealModel]:
+    files = sorted(p for p in Path(root).rglob("*.ac") if "light" not in p.stem.lower())
+    return [
+        RealModel(
+            uid=f"flightgear-data-ai/{p.relative_to(root)}",
+            package="flightgear-data-ai",
+            path=str(p),
+            member="",
+            name=p.stem,
+            category="airplane",
+            creator="FlightGear contributors",
+            licence="GPL-2+",
+            front="-x",
+        )
+        for p in files
+    ]
+
+
+def torcs_models(root: Path = TORCS_ROOT) -> list[RealModel]:
+    """The full-detail model of each car (``<car>/<car>.acc``; the -lod files are skipped)."""
+    files = sorted(p for p in Path(root).glob("*/*.acc") if p.stem == p.parent.name)
+    return [
+        RealModel(
+            uid=f"torcs-data/{p.relative_to(root)}",
+            package="torcs-data",
+            path=str(p),
+            member="",
+            name=p.stem,
+            category="car",
+            creator="TORCS contributors",
+            licence="GPL-2+ (acura-nsx-sz: Free Art License)",
+            front="+x",
+        )
+        for p in files
+    ]
+
+
+def find_models() -> list[RealModel]:
+    """Every labelled model of the installed training packages, in a stable order."""
+    missing = [
+        pkg
+        for pkg, root in zip(PACKAGES, (SH3D_ROOT, FLIGHTGEAR_ROOT, TORCS_ROOT), strict=True)
+        if not root.is_dir()
+    ]
+    if missing:
+        raise FileNotFoundError(
+            f"Debian packages not installed: {', '.join(missing)} "
+            f"(`apt-get install {' '.join(missing)}`, or `python -m training data --source real`"
+            " as root installs them)"
+        )
+    return sweethome3d_models() + flightgear_models() + torcs_models()
