@@ -211,7 +211,9 @@ def load_manifest(bundle_dir: Path) -> Manifest:
     if not path.is_file():
         raise MissingFileError(MANIFEST_NAME, f"no manifest in {bundle_dir}")
     try:
-        return Manifest.model_validate(json.loads(path.read_text()))
+        return Manifest.model_validate(json.loads(path.read_bytes().decode("utf-8")))
+    except UnicodeDecodeError as e:
+        raise ManifestError(MANIFEST_NAME, f"not valid UTF-8 text: {e}") from e
     except json.JSONDecodeError as e:
         raise ManifestError(MANIFEST_NAME, f"not valid JSON: {e}") from e
     except ValidationError as e:

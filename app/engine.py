@@ -63,6 +63,9 @@ class Stats:
     inference_seconds: float = 0.0
 
 
+AUTO_PROVIDERS = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
 def make_session(
     path: Path, providers: list[str], threads: int, *, spinning: bool = True
 ) -> ort.InferenceSession:
@@ -197,6 +200,8 @@ class Engine:
         batching: BatchingConfig,
         spinning: bool = True,
     ) -> Engine:
+        explicit = bool(providers)  # empty: the best available, CUDA first
+        providers = providers or AUTO_PROVIDERS
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gan3d-ort")
         batchers = {}
         provider = "CPUExecutionProvider"
@@ -209,7 +214,7 @@ class Engine:
             )
             provider = sess.get_providers()[0]
             batchers[role] = Batcher(role, sess, executor, batching)
-        if providers and provider != providers[0]:
+        if explicit and provider != providers[0]:
             log.warning("execution provider %s requested, %s in use", providers[0], provider)
         log.info("ONNX Runtime provider in use: %s", provider)
         return cls(manifest, batchers, provider)

@@ -23,6 +23,7 @@ from app.bundle import ImageSpec
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 TARGET_FILL = 0.72
+MAX_ASPECT = 8  # longest side / shortest side: long thin strips are refused (400)
 BG_DISTANCE = 40.0  # RGB distance from the border colour that counts as object
 BORDER_UNIFORMITY = 20.0  # border colour std above which the background is not modelled
 ALPHA_BACKGROUND = (128, 128, 128)  # transparent pixels become plain grey (seen in training)
@@ -42,6 +43,10 @@ def decode(data: bytes, *, max_pixels: int) -> Image.Image:
                     f"image format {img.format} is not accepted; send PNG, JPEG or WebP"
                 )
             w, h = img.size
+            if max(w, h) > MAX_ASPECT * min(w, h):
+                raise ImageInputError(
+                    f"the image is {w}x{h} pixels; sides may differ by at most {MAX_ASPECT}:1"
+                )
             if w * h > max_pixels:
                 raise ImageInputError(
                     f"the image has {w}x{h} pixels; the limit is {max_pixels} pixels"
@@ -86,6 +91,24 @@ def object_mask(img: Image.Image) -> tuple[np.ndarray, str]:
     return ndimage.binary_fill_holes(mask), "background"
 
 
+def _crop_resized(
+    rgb: Image.Image, box: tuple[int, ...], size: int, fill: tuple[int, ...]
+) -> Image.Image:
+    """The square ``box`` (it may reach past the image, which is then ``fill``) resized to
+    size x size. Only the part inside the image is resized, so memory follows the image and
+    the output, never the box (a 30000 x 1 image once cost a 30000^2 canvas)."""
+    scale = size / (box[2] - box[0])
+    inner = (max(box[0], 0), max(box[1], 0), min(box[2], rgb.width), min(box[3], rgb.height))
+    out = Image.new("RGB", (size, size), fill)
+    if inner[2] <= inner[0] or inner[3] <= inner[1]:
+        return out
+    w = max(1, round((inner[2] - inner[0]) * scale))
+    h = max(1, round((inner[3] - inner[1]) * scale))
+    part = rgb.crop(inner).resize((w, h), Image.LANCZOS)
+    out.paste(part, (round((inner[0] - box[0]) * scale), round((inner[1] - box[1]) * scale)))
+    return out
+
+
 def preprocess(img: Image.Image, spec: ImageSpec) -> tuple[np.ndarray, dict]:
     """-> ([3, S, S] float32 normalised, info about the crop)."""
     mask, source = object_mask(img)
@@ -104,9 +127,7 @@ def preprocess(img: Image.Image, spec: ImageSpec) -> tuple[np.ndarray, dict]:
     )
     arr = np.asarray(rgb)
     fill = tuple(int(v) for v in np.median(np.concatenate([arr[0], arr[-1]]), axis=0))
-    canvas = Image.new("RGB", (box[2] - box[0], box[3] - box[1]), fill)
-    canvas.paste(rgb, (-box[0], -box[1]))
-    small = canvas.resize((spec.size, spec.size), Image.LANCZOS)
+    small = _crop_resized(rgb, box, spec.size, fill)
     x = np.asarray(small, dtype=np.float32) / 255.0
     x = (x - np.array(spec.mean, np.float32)) / np.array(spec.std, np.float32)
     info = {"mask_source": source, "crop_box": list(box), "size": list(img.size)}

@@ -34,9 +34,13 @@ def check_latent(z: list[float] | np.ndarray, size: int) -> np.ndarray:
     arr = np.asarray(z, dtype=np.float64)
     if arr.shape != (size,):
         raise LatentError(f"a latent must have {size} numbers, got shape {list(arr.shape)}")
-    if not np.all(np.isfinite(arr)):
-        raise LatentError("a latent must contain only finite numbers (no NaN or infinity)")
-    return arr.astype(np.float32)
+    out = arr.astype(np.float32)
+    if not np.all(np.isfinite(out)):  # after the cast: 1e39 is finite in float64, not float32
+        raise LatentError(
+            "a latent must contain only finite float32 numbers (no NaN, no infinity, "
+            "magnitudes below 3.4e38)"
+        )
+    return out
 
 
 def lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -75,7 +79,10 @@ def weighted_sum(terms: list[tuple[float, np.ndarray]]) -> np.ndarray:
     """sum(w * z) over (w, z [Z]) -> [Z]."""
     if not terms:
         raise LatentError("arithmetic needs at least one term")
-    return np.sum([w * z for w, z in terms], axis=0).astype(np.float32)
+    out = np.sum([w * np.asarray(z, np.float64) for w, z in terms], axis=0).astype(np.float32)
+    if not np.all(np.isfinite(out)):
+        raise LatentError("the weighted sum overflows float32: use smaller weights or latents")
+    return out
 
 
 class Concepts:

@@ -72,3 +72,20 @@ class BodyLimit:
                 raise
         if too_large:
             await self._reject(send)
+
+
+class UnversionedAliases:
+    """The design card's unversioned paths (POST /sample, /reconstruct, ...) as aliases of
+    /v1/...: the path is rewritten before anything else sees it, so behaviour, limits, auth
+    and metrics are those of the /v1 endpoint."""
+
+    def __init__(self, app: ASGIApp, *, first_segments: set[str]) -> None:
+        self.app = app
+        self.first = first_segments  # e.g. {"sample", "shapes", "model"}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path.split("/", 2)[1] in self.first:
+                scope = {**scope, "path": "/v1" + path, "raw_path": b"/v1" + path.encode()}
+        await self.app(scope, receive, send)

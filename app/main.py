@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from app.bundle import BundleError, verify
 from app.deps import Loaded
 from app.engine import BatchingConfig, Engine
 from app.latents import Concepts, LatentSpace, MixturePrior
-from app.limits import BodyLimit
+from app.limits import BodyLimit, UnversionedAliases
 from app.observability import Metrics, RequestContext
 from app.routes import generate, meta, upload
 from app.settings import Settings
@@ -75,8 +76,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.not_ready_reason = f"bundle {settings.bundle_dir} not served: {e}"
             log.error(state.not_ready_reason)
         yield
-        if state.loaded is not None:  # graceful: finish what is queued
-            await state.loaded.engine.stop()
+        if state.loaded is not None:  # graceful: finish what is queued, within the drain limit
+            try:
+                await asyncio.wait_for(state.loaded.engine.stop(), settings.drain_timeout_s)
+            except TimeoutError:
+                log.warning("drain limit %.0f s reached; stopping", settings.drain_timeout_s)
 
     app = FastAPI(title="gan3d", version="0.1.0", lifespan=lifespan)
     app.state.gan3d = state
@@ -97,6 +101,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(generate.router)
     app.include_router(upload.router)
     app.include_router(meta.router)
+    versioned = [
+        route.path for r in (generate.router, upload.router, meta.router) for route in r.routes
+    ]
+    app.add_middleware(
+        UnversionedAliases, first_segments={p.split("/")[2].split(".")[0] for p in versioned}
+    )
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

@@ -15,6 +15,27 @@ from skimage import measure
 
 MAX_UPSAMPLE = 4
 CROP_MARGIN = 3  # coarse voxels kept around the object's bounding box
+DEFAULT_MIN_PART_FRACTION = 0.2  # floating fragments under 20% of the main part are removed
+
+
+def drop_small_parts(prob: np.ndarray, threshold: float, fraction: float) -> np.ndarray:
+    """prob [R, R, R] -> the same with parts (face-connected voxels >= threshold) smaller than
+    ``fraction`` of the largest part zeroed, so they make no surface. fraction 0: unchanged."""
+    if fraction <= 0:
+        return prob
+    labels, n = ndimage.label(prob >= threshold)
+    if n <= 1:
+        return prob
+    sizes = np.bincount(labels.ravel())[1:]
+    small = np.nonzero(sizes < fraction * sizes.max())[0] + 1
+    if len(small) == 0:
+        return prob
+    return np.where(np.isin(labels, small), 0.0, prob).astype(prob.dtype)
+
+
+def count_parts(occupied: np.ndarray) -> int:
+    """Face-connected parts of a bool grid [R, R, R]."""
+    return int(ndimage.label(occupied)[1])
 
 
 @dataclass(frozen=True)
@@ -22,6 +43,9 @@ class MeshOptions:
     threshold: float = 0.5  # iso-level on the probability field
     upsample: int = 1  # smooth upsampling factor before marching cubes, 1..4
     largest_component: bool = False  # drop all but the largest connected part
+    # drop parts smaller than this fraction of the largest (voxels above the threshold, face-
+    # connected); 0 keeps every floating fragment
+    min_part_fraction: float = DEFAULT_MIN_PART_FRACTION
     smooth_iterations: int = 0  # Taubin smoothing passes (keeps volume)
     target_faces: int | None = None  # quadric decimation down to about this many faces
 
@@ -39,6 +63,7 @@ def upsample(prob: np.ndarray, factor: int) -> np.ndarray:
 def to_mesh(prob: np.ndarray, options: MeshOptions = MeshOptions()) -> trimesh.Trimesh | None:
     """prob [R, R, R] float in [0, 1] -> mesh in world coordinates, or None when no voxel
     reaches the threshold (an empty shape)."""
+    prob = drop_small_parts(prob, options.threshold, options.min_part_fraction)
     inside = np.argwhere(prob >= options.threshold)
     if len(inside) == 0:
         return None

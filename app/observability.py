@@ -113,7 +113,10 @@ class RequestContext:
                 self.api_key
                 and method != "OPTIONS"
                 and not path.startswith(OPEN_PATHS)
-                and not secrets.compare_digest(headers.get("x-api-key", ""), self.api_key)
+                and not secrets.compare_digest(
+                    headers.get("x-api-key", "").encode("latin-1"),  # the raw header bytes
+                    self.api_key.encode("utf-8"),
+                )
             ):
                 response = problem(401, "Unauthorized", "send the service's API key in X-API-Key")
                 await response(scope, receive, send_with_id)

@@ -7,12 +7,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.latents import MAX_SEED
+from app.meshing import DEFAULT_MIN_PART_FRACTION
 
 MAX_SAMPLES = 16
 MAX_KEYFRAMES = 8
 MAX_STEPS = 32
 MAX_TERMS = 16
 MAX_EXEMPLARS = 32
+MAX_LATENTS = 256  # latent references (seeds, latents, concepts) one request may resolve
+# meshing work one request may ask for: shapes x upsample^3 (a 32^3 shape at upsample 2 is 8)
+MAX_MESH_WORK = 512
 
 Format = Literal["glb", "obj", "ply", "stl", "npy", "binvox", "json"]  # MESH_ + VOXEL_FORMATS
 
@@ -28,6 +32,12 @@ class Output(_Body):
     threshold: float | None = Field(default=None, gt=0, lt=1, description="default: the bundle's")
     upsample: int = Field(default=2, ge=1, le=4, description="smooth upsampling before meshing")
     largest_component: bool = False
+    min_part_fraction: float = Field(
+        default=DEFAULT_MIN_PART_FRACTION,
+        ge=0,
+        le=1,
+        description="drop floating parts smaller than this fraction of the largest; 0 keeps all",
+    )
     smooth_iterations: int = Field(default=0, ge=0, le=20)
     target_faces: int | None = Field(default=None, ge=100, le=200_000)
     occupancy: bool = Field(default=False, description="npy: uint8 occupancy, not float32 probs")
@@ -61,7 +71,9 @@ class LatentRef(_Body):
 class SampleRequest(_Body):
     n: int = Field(default=1, ge=1, le=MAX_SAMPLES)
     seeds: list[int] | None = Field(default=None, min_length=1, max_length=MAX_SAMPLES)
-    concept: str | None = Field(default=None, description="sample around this concept's latent")
+    concept: str | None = Field(
+        default=None, min_length=1, description="sample around this concept's latent"
+    )
     temperature: float = Field(default=1.0, gt=0, le=3, description="scale of the prior std")
     output: Output = Output()
 
@@ -73,6 +85,7 @@ class SampleRequest(_Body):
             if "n" in self.model_fields_set and self.n != len(self.seeds):
                 raise ValueError(f"n is {self.n} but {len(self.seeds)} seeds were given")
             self.n = len(self.seeds)
+        check_mesh_work(self.n, self.output)
         return self
 
 
@@ -84,10 +97,39 @@ class InterpolateRequest(_Body):
 
     @model_validator(mode="after")
     def _frame_limit(self) -> InterpolateRequest:
+        _check_total(self.keyframes)
         frames = (len(self.keyframes) - 1) * self.steps + 1
         if frames > MAX_STEPS * 2:
             raise ValueError(f"{frames} frames requested; at most {MAX_STEPS * 2} per request")
+        check_mesh_work(frames, self.output)
         return self
+
+
+def check_mesh_work(shapes: int, output: Output) -> None:
+    """Refuse requests whose meshes would take too long or too much memory to make."""
+    if output.format in ("npy", "binvox", "json"):
+        return
+    work = shapes * output.upsample**3
+    if work > MAX_MESH_WORK:
+        raise ValueError(
+            f"{shapes} meshes at upsample {output.upsample} is {work} units of meshing work; at "
+            f"most {MAX_MESH_WORK} (shapes x upsample^3): lower upsample or ask for fewer shapes"
+        )
+
+
+def count_refs(ref: LatentRef) -> int:
+    """Leaf references under ``ref`` (a mean_of counts its leaves)."""
+    if ref.mean_of is None:
+        return 1
+    return sum(count_refs(r) for r in ref.mean_of)
+
+
+def _check_total(refs: list[LatentRef]) -> None:
+    total = sum(count_refs(r) for r in refs)
+    if total > MAX_LATENTS:
+        raise ValueError(
+            f"the request names {total} latents (mean_of leaves included); at most {MAX_LATENTS}"
+        )
 
 
 class Term(_Body):
@@ -98,3 +140,8 @@ class Term(_Body):
 class ArithmeticRequest(_Body):
     terms: list[Term] = Field(min_length=1, max_length=MAX_TERMS)
     output: Output = Output()
+
+    @model_validator(mode="after")
+    def _latent_limit(self) -> ArithmeticRequest:
+        _check_total([t.ref for t in self.terms])
+        return self

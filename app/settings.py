@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_BUNDLE_DIR = Path("models/gan3d-cpu")
 
@@ -19,8 +20,10 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)  # uvicorn processes (one per GPU on GPU hosts)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     bundle_dir: Path = DEFAULT_BUNDLE_DIR  # model bundle to serve (must verify)
-    # ONNX Runtime execution providers, tried in order; unavailable ones are skipped and logged.
-    providers: list[str] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    # ONNX Runtime execution providers, tried in order (a JSON list or comma-separated names);
+    # empty = the best available (CUDA, then CPU), logged at info. A provider named here but
+    # missing is logged as a warning.
+    providers: Annotated[list[str], NoDecode] = []
     intra_op_threads: int = Field(default=0, ge=0)  # 0 = one per physical core
     # ORT's intra-op threads busy-wait between operators (ORT's default); off, they sleep and
     # leave the cores to other work. On 2 cores under wrk, on was as fast or faster (3 of 3 runs)
@@ -34,3 +37,17 @@ class Settings(BaseSettings):
     cors_origins: list[str] = []  # allowed browser origins (JSON list); empty = no CORS
     api_key: str | None = None  # when set, /v1/* requires it in the X-API-Key header
     json_logs: bool = True  # one JSON object per log line (request id included)
+    # graceful shutdown: queued requests are answered for at most this long (Kubernetes' default
+    # grace period is 30 s)
+    drain_timeout_s: float = Field(default=25.0, gt=0, le=600)
+    keep_alive_s: float = Field(default=5.0, gt=0, le=300)  # idle keep-alive connections close
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _provider_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [p.strip() for p in text.split(",") if p.strip()]
+        return v

@@ -53,3 +53,32 @@ def test_settings_from_env(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GAN3D_BUNDLE_DIR", str(tmp_path))
     s = Settings()
     assert s.port == 9001 and s.bundle_dir == tmp_path
+
+
+def test_serve_help_prints_usage_and_does_not_start() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "app", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and "GAN3D_PORT" in out.stdout and "usage" in out.stdout
+
+
+def test_bad_environment_is_one_line_naming_the_variable_and_exit_2() -> None:
+    import os
+
+    env = {**os.environ, "GAN3D_PORT": "abc"}
+    out = subprocess.run(
+        [sys.executable, "-m", "app"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "GAN3D_PORT='abc'" in out.stderr
+
+
+def test_providers_accept_comma_separated_names_and_default_to_auto(monkeypatch) -> None:
+    from app.settings import Settings
+
+    monkeypatch.setenv("GAN3D_PROVIDERS", "CPUExecutionProvider")
+    assert Settings().providers == ["CPUExecutionProvider"]
+    monkeypatch.setenv("GAN3D_PROVIDERS", '["CUDAExecutionProvider","CPUExecutionProvider"]')
+    assert Settings().providers == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.delenv("GAN3D_PROVIDERS")
+    assert Settings().providers == []

@@ -63,7 +63,7 @@ async def shape_by_seed(
     loaded: LoadedDep,
     settings: SettingsDep,
     request: Request,
-    concept: str | None = None,
+    concept: Annotated[str | None, Query(min_length=1)] = None,
     temperature: Annotated[float, Query(gt=0, le=3)] = 1.0,
     threshold: Annotated[float | None, Query(gt=0, lt=1)] = None,
     upsample: Annotated[int, Query(ge=1, le=4)] = 2,

@@ -35,8 +35,13 @@ def test_upsampling_smooths_and_keeps_the_size() -> None:
 
 def test_largest_component_decimation_and_smoothing() -> None:
     two = np.maximum(_ball(24, 0.35, (-0.45, 0, 0)), _ball(24, 0.2, (0.6, 0, 0)))
-    assert len(to_mesh(two).split(only_watertight=False)) == 2
-    one = to_mesh(two, MeshOptions(largest_component=True))
+    keep_all = MeshOptions(min_part_fraction=0)
+    assert len(to_mesh(two, keep_all).split(only_watertight=False)) == 2
+    # the default clean-up drops the small ball (19% of the large one's volume), not a larger one
+    assert len(to_mesh(two).split(only_watertight=False)) == 1
+    big_two = np.maximum(_ball(24, 0.35, (-0.45, 0, 0)), _ball(24, 0.3, (0.6, 0, 0)))
+    assert len(to_mesh(big_two).split(only_watertight=False)) == 2
+    one = to_mesh(two, MeshOptions(largest_component=True, min_part_fraction=0))
     assert len(one.split(only_watertight=False)) == 1 and one.bounds[1][0] < 0
     small = to_mesh(_ball(24), MeshOptions(target_faces=500, smooth_iterations=3))
     assert len(small.faces) <= 550

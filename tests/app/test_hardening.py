@@ -1,0 +1,149 @@
+"""Requests that once stalled, bloated or crashed the service now get a clear 4xx (issue 13)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.bundle import ManifestError, load_manifest
+from app.main import create_app
+from app.schemas import MAX_LATENTS, MAX_MESH_WORK
+from tests.app.conftest import tiny_settings
+
+Z = 8
+
+
+@pytest.fixture
+def client(tiny_bundle: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(tiny_settings(tiny_bundle))) as c:
+        yield c
+
+
+def _problem(r, status: int, *words: str) -> None:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    text = r.text.lower()
+    for w in words:
+        assert w.lower() in text, (w, r.text)
+
+
+def test_wide_mean_of_trees_are_refused_before_any_work(client: TestClient) -> None:
+    ref: dict = {"seed": 7}
+    for _ in range(2):
+        ref = {"mean_of": [ref] * 32}  # 1024 leaves, each level within its own limit
+    r = client.post("/v1/arithmetic", json={"terms": [{"weight": 1, "ref": ref}]})
+    _problem(r, 422, "1024 latents", str(MAX_LATENTS))
+    ok = {"mean_of": [{"seed": s} for s in range(16)]}
+    r = client.post(
+        "/v1/arithmetic", json={"terms": [{"weight": 1, "ref": ok}], "output": {"format": "npy"}}
+    )
+    assert r.status_code == 200
+
+
+def test_interpolation_keyframes_count_towards_the_latent_limit(client: TestClient) -> None:
+    big = {"mean_of": [{"mean_of": [{"seed": s} for s in range(32)]}] * 2}  # 64 leaves
+    r = client.post("/v1/interpolate", json={"keyframes": [big] * 8, "steps": 1})
+    _problem(r, 422, "512 latents", "at most 256")
+
+
+def test_mesh_work_is_capped_with_what_to_lower(client: TestClient) -> None:
+    body = {"keyframes": [{"seed": 1}, {"seed": 2}], "steps": 32,
+            "output": {"format": "obj", "upsample": 4}}  # fmt: skip
+    _problem(client.post("/v1/interpolate", json=body), 422, "upsample", str(MAX_MESH_WORK))
+    body["output"]["format"] = "npy"  # voxels need no meshing: allowed
+    assert client.post("/v1/interpolate", json=body).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "terms",
+    [
+        [{"weight": 1, "ref": {"latent": [1e39] + [0.0] * (Z - 1)}}],  # overflows the cast
+        [{"weight": 10, "ref": {"latent": [3e38] + [0.0] * (Z - 1)}}],  # overflows the sum
+    ],
+)
+def test_latents_overflowing_float32_are_400(client: TestClient, terms: list) -> None:
+    r = client.post("/v1/arithmetic", json={"terms": terms, "output": {"format": "npy"}})
+    _problem(r, 400, "float32")
+
+
+def test_empty_concept_is_refused_everywhere(client: TestClient) -> None:
+    _problem(client.post("/v1/sample", json={"concept": ""}), 422)
+    _problem(client.get("/v1/shapes/3.npy?concept="), 422)
+
+
+@pytest.mark.parametrize("side", [0, 1])
+def test_zero_size_and_tiny_voxel_uploads(client: TestClient, side: int) -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.ones((side,) * 3, np.uint8))
+    files = {"shape": ("v.npy", buf.getvalue(), "application/octet-stream")}
+    r = client.post("/v1/encode", files=files)
+    if side == 0:
+        _problem(r, 400, "side of 1")
+    else:
+        assert r.status_code == 200, r.text
+
+
+def test_zero_size_binvox_is_a_clear_error(client: TestClient) -> None:
+    data = b"#binvox 1\ndim 0 0 0\ntranslate 0 0 0\nscale 1\ndata\n"
+    files = {"shape": ("v.binvox", data, "application/octet-stream")}
+    assert 400 <= client.post("/v1/encode", files=files).status_code < 500
+
+
+def test_long_thin_images_are_refused(client: TestClient) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (30000, 1), "white").save(buf, "PNG")
+    files = {"image": ("strip.png", buf.getvalue(), "image/png")}
+    _problem(client.post("/v1/reconstruct", files=files), 400, "8:1")
+
+
+def test_wide_photo_within_the_aspect_limit_is_cropped_without_a_huge_canvas(
+    client: TestClient,
+) -> None:
+    img = Image.new("RGB", (4000, 500), "white")
+    img.paste((120, 60, 30), (100, 100, 3900, 400))  # an object spanning the width
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    r = client.post("/v1/reconstruct", files={"image": ("wide.png", buf.getvalue(), "image/png")})
+    assert r.status_code == 200, r.text
+
+
+def test_non_ascii_api_key_is_401_not_500(tiny_bundle: Path) -> None:
+    with TestClient(create_app(tiny_settings(tiny_bundle, api_key="s3cret"))) as c:
+        r = c.get("/v1/model", headers={"X-API-Key": "sécret".encode()})
+        _problem(r, 401)
+        assert c.get("/v1/model", headers={"X-API-Key": "s3cret"}).status_code == 200
+
+
+def test_manifest_that_is_not_utf8_is_a_manifest_error(tmp_path: Path, tiny_bundle: Path) -> None:
+    (tmp_path / "manifest.json").write_bytes(b'{"name": "\xff\xfe"}')
+    with pytest.raises(ManifestError, match="UTF-8"):
+        load_manifest(tmp_path)
+
+
+def test_latin1_obj_is_read(client: TestClient) -> None:
+    obj = (
+        "# mod\xe8le en Latin-1\n"
+        "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 2 3\nf 1 2 4\nf 1 3 4\nf 2 3 4\n"
+    ).encode("latin-1")
+    r = client.post("/v1/encode", files={"shape": ("m.obj", obj, "text/plain")})
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(
+    ("alias", "body"),
+    [("/sample", {"seeds": [3], "output": {"format": "npy"}}), ("/model", None)],
+)
+def test_unversioned_paths_are_aliases(client: TestClient, alias: str, body: dict | None) -> None:
+    if body is None:
+        a, b = client.get(alias), client.get("/v1" + alias)
+    else:
+        a, b = client.post(alias, json=body), client.post("/v1" + alias, json=body)
+    assert a.status_code == b.status_code == 200 and a.content == b.content
+    assert client.get("/shapes/3.npy").content == client.get("/v1/shapes/3.npy").content
+    assert client.get("/").status_code == 200  # the page is still served
