@@ -51,6 +51,7 @@ class TrainConfig:
     pos_weight: float = 3.0  # BCE weight of occupied voxels (grids are ~90% empty)
     latent_match: float = 1.0  # pull the image encoder's mu to the voxel encoder's
     d_acc_threshold: float = 0.8  # paper: update D only while its last-batch accuracy < 0.8
+    real_fraction: float = 0.0  # share of each batch from real models (training/realset.py)
     checkpoint_every: int = 200  # steps
     log_every: int = 10  # steps
     extra: dict[str, Any] = field(default_factory=dict)
@@ -101,6 +102,8 @@ PRESETS: dict[str, TrainConfig] = {
     # without leaving V's latent space); then a deeper image encoder is fitted to the frozen G
     # and V. Run 1 trained E jointly throughout and reached test IoU 0.57 (train 0.64): E, not
     # G (voxel autoencoder 0.89), was the limit, and a joint step pays G's cost for E twice.
+    # v3: 40% of every batch from real models (Debian packages, training/realset.py), mirror
+    # augmentation; ~90 min on 2 cores.
     "cpu": TrainConfig(
         preset="cpu",
         data="cpu",
@@ -109,13 +112,14 @@ PRESETS: dict[str, TrainConfig] = {
                           e_widths=(48, 96, 192, 384), e_depth=2),
         stages=(
             Stage("vae", 1600, lr_g=5e-4, lr_e=5e-4, mode="voxel"),
-            Stage("vae-refine", 800, lr_g=2e-4, lr_e=2e-4, mode="voxel"),
-            Stage("vae-gan", 700, adversarial=0.05, lr_g=2e-4, lr_d=1e-4, lr_e=2e-4,
+            Stage("vae-refine", 700, lr_g=2e-4, lr_e=2e-4, mode="voxel"),
+            Stage("vae-gan", 500, adversarial=0.05, lr_g=2e-4, lr_d=1e-4, lr_e=2e-4,
                   mode="voxel"),
             Stage("image", 2000, lr_e=5e-4, mode="image"),
-            Stage("image-refine", 1000, lr_e=1.5e-4, mode="image"),
+            Stage("image-refine", 900, lr_e=1.5e-4, mode="image"),
         ),
         batch_size=32,
+        real_fraction=0.4,
         checkpoint_every=100,
     ),
     # Seconds, for tests.

@@ -32,7 +32,9 @@ from torch import nn
 
 from app.latents import MixturePrior, fit_mixture
 from training.dataset import DATA_PRESETS, attribute_names, build, load_split
+from training.evaluate_real import evaluate_real, readme_arithmetic, single_piece_share
 from training.judge import BINARY, binary_targets, judge_accuracy, train_judge
+from training.realset import RealConfig, build_real, load_real
 from training.shapes import CATEGORY_NAMES
 from training.train import images_to_input, load_networks
 
@@ -142,12 +144,17 @@ def evaluate(
     folder = build(DATA_PRESETS[cfg.data], data_root)
     names = attribute_names()
     train, val, test = (load_split(folder, s) for s in ("train", "val", "test"))
+    real = _real_splits(cfg, data_root)
     rng = np.random.default_rng(seed)
     g, e, v = nets["G"], nets["E"], nets["V"]
-    # 1. concept vectors: means of voxel-encoder codes of train exemplars (never test shapes)
-    train_mu = encode(v, _voxels_input(train["voxels"]))
-    train_attrs = binary_targets(train["attrs"], names)
-    concepts = concept_vectors(train_mu, train["category"], train_attrs)
+    # 1. concept vectors: means of voxel-encoder codes of train exemplars (never test shapes),
+    # procedural and real (real models carry a category, no attributes)
+    pool = {
+        k: np.concatenate([train[k], real["train"][k]]) for k in ("voxels", "category", "attrs")
+    }
+    train_mu = encode(v, _voxels_input(pool["voxels"]))
+    train_attrs = binary_targets(pool["attrs"], names)
+    concepts = concept_vectors(train_mu, pool["category"], train_attrs)
 
     # 2. single-view reconstruction; threshold chosen on validation
     def recon(split: dict) -> np.ndarray:
@@ -166,7 +173,7 @@ def evaluate(
         }
     ae = iou(decode(g, encode(v, _voxels_input(test["voxels"]))) > best, test_gt)
     # 3. the sampling prior (fitted to train codes), then generation quality vs test shapes
-    labels, names_k = prior_components(train["category"], train_attrs)
+    labels, names_k = prior_components(pool["category"], train_attrs)
     prior = fit_mixture(train_mu, labels, names_k)
     z = np.stack([prior.sample(int(s)) for s in rng.integers(0, 2**62, len(test_gt))])
     samples = decode(g, z) > best
@@ -174,13 +181,7 @@ def evaluate(
     z_std = rng.standard_normal((len(test_gt), cfg.model.z_dim)).astype(np.float32)
     gen_std = generation_metrics(decode(g, z_std) > best, test_gt)
     # 4. the judge, then what it judges
-    judge = train_judge(
-        train["voxels"],
-        train["category"],
-        binary_targets(train["attrs"], names),
-        steps=judge_steps,
-        seed=seed,
-    )
+    judge = train_judge(pool["voxels"], pool["category"], train_attrs, steps=judge_steps, seed=seed)
     test_attrs = binary_targets(test["attrs"], names)
     judge_acc = judge_accuracy(judge, test["voxels"], test["category"], test_attrs)
     pc, _ = judge.predict(samples)
@@ -204,8 +205,22 @@ def evaluate(
         fc, _ = judge.predict(frames)
         valid += list(frames.reshape(len(frames), -1).any(1) & (fc.max(1) >= 0.5))
         jumps.append(float(1 - iou(frames[1:], frames[:-1]).min()))
+    common = dict(nets=nets, judge=judge, threshold=best, encode=encode, decode=decode)
+    metrics_real = (
+        evaluate_real(
+            real_test=real["test"], prior=prior, generation_metrics=generation_metrics,
+            seed=seed, **common,
+        )
+        if len(real["test"]["voxels"])
+        else None
+    )  # fmt: skip
     metrics = {
         "checkpoint": {"step": state["step"], "train_seconds": round(state["seconds"], 1)},
+        "real": metrics_real,
+        "procedural_samples": single_piece_share(decode(g, z[:200]), best),
+        "readme_arithmetic": readme_arithmetic(
+            test=test, concepts=concepts, attrs=test_attrs, **common
+        ),
         "threshold": best,
         "reconstruction_iou": {
             "mean_at_0.5": float(np.mean(list(per_cat["0.5"].values()))),
@@ -237,6 +252,19 @@ def evaluate(
         },
     }
     return metrics, concepts, prior
+
+
+def _real_splits(cfg, data_root: Path) -> dict[str, dict[str, np.ndarray]]:
+    """The real dataset's splits when the run trained on it; otherwise empty splits."""
+    if cfg.real_fraction <= 0:
+        r = cfg.model.resolution
+        empty = {"voxels": np.zeros((0, r, r, r), np.uint8), "category": np.zeros(0, np.int16),
+                 "attrs": np.zeros((0, len(attribute_names())), np.float32)}  # fmt: skip
+        return {"train": empty, "test": empty}
+    folder = build_real(
+        RealConfig(resolution=cfg.model.resolution, image_size=cfg.model.image_size), data_root
+    )
+    return {s: load_real(folder, s) for s in ("train", "test")}
 
 
 def write_metrics(metrics: dict, path: Path) -> Path:

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from training.config import TrainConfig
 from training.dataset import DATA_PRESETS, build, load_split
 from training.networks import build as build_networks
+from training.realset import RealConfig, build_real, load_real
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
@@ -86,19 +87,33 @@ def images_to_input(images_u8: torch.Tensor) -> torch.Tensor:
 
 
 class _Data:
-    """The train split held in memory as uint8 tensors; batches drawn by (seed, step, rank)."""
+    """The train split held in memory as uint8 tensors; batches drawn by (seed, step, rank).
+    With real models, a ``real_fraction`` of each batch comes from them (a few hundred real
+    models beside thousands of procedural shapes would otherwise be a rounding error)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, real_folder: Path | None = None, real_fraction: float = 0.0):
         d = load_split(folder, "train")
-        self.voxels = torch.from_numpy(d["voxels"])  # [N, R, R, R] uint8
-        self.images = torch.from_numpy(d["images"])  # [N, V, S, S, 3] uint8
-        self.n, self.views = self.images.shape[:2]
+        self.parts = [(torch.from_numpy(d["voxels"]), torch.from_numpy(d["images"]))]
+        self.fractions = [1.0 - real_fraction]
+        if real_folder is not None and real_fraction > 0:
+            r = load_real(real_folder, "train")
+            self.parts.append((torch.from_numpy(r["voxels"]), torch.from_numpy(r["images"])))
+            self.fractions = [1.0 - real_fraction, real_fraction]
 
     def batch(self, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.from_numpy(rng.integers(0, self.n, size))
-        view = torch.from_numpy(rng.integers(0, self.views, size))
-        vox = self.voxels[idx].float()[:, None]  # [B, 1, R, R, R] in {0, 1}
-        return vox, images_to_input(self.images[idx, view])
+        counts = np.diff(np.round(np.cumsum([0.0, *self.fractions]) * size).astype(int))
+        vox_parts, img_parts = [], []
+        for (voxels, images), k in zip(self.parts, counts, strict=True):
+            idx = torch.from_numpy(rng.integers(0, len(voxels), k))
+            view = torch.from_numpy(rng.integers(0, images.shape[1], k))
+            vox_parts.append(voxels[idx].float()[:, None])  # [k, 1, R, R, R] in {0, 1}
+            img_parts.append(images_to_input(images[idx, view]))
+        vox, img = torch.cat(vox_parts), torch.cat(img_parts)
+        # mirror augmentation: x -> -x in the world is a left-right flip of the photograph
+        flip = torch.from_numpy(rng.random(size) < 0.5)
+        vox[flip] = vox[flip].flip(2)
+        img[flip] = img[flip].flip(3)
+        return vox, img
 
 
 def _setup_distributed() -> tuple[int, int]:
@@ -144,7 +159,11 @@ def train(
     if world > 1:
         dist.barrier()
     folder = build(DATA_PRESETS[cfg.data], data_root)
-    data = _Data(folder)
+    real_folder = None
+    if cfg.real_fraction > 0:
+        real_cfg = RealConfig(resolution=cfg.model.resolution, image_size=cfg.model.image_size)
+        real_folder = build_real(real_cfg, data_root, install=rank == 0)
+    data = _Data(folder, real_folder, cfg.real_fraction)
     # 3. networks and optimisers
     nets = build_networks(cfg.model, seed=cfg.seed)
     for n in nets.values():
