@@ -64,4 +64,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, e: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return problem(500, "Internal error", "the server failed; the error was logged")
+        # close the connection: after a failure mid-request its state is not to be trusted
+        return problem(
+            500,
+            "Internal error",
+            "the server failed; the error was logged",
+            headers={"Connection": "close"},
+        )

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 import numpy as np
@@ -31,6 +32,11 @@ ALPHA_BACKGROUND = (128, 128, 128)  # transparent pixels become plain grey (seen
 
 class ImageInputError(ValueError):
     """An upload that is not a usable image; the message says why."""
+
+
+def _clean(e: Exception) -> str:
+    """Pillow's message without object reprs (they show heap addresses)."""
+    return re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the upload", str(e))
 
 
 def decode(data: bytes, *, max_pixels: int) -> Image.Image:
@@ -59,9 +65,9 @@ def decode(data: bytes, *, max_pixels: int) -> Image.Image:
         Image.DecompressionBombWarning,
         Image.DecompressionBombError,
     ) as e:
-        raise ImageInputError(f"not a readable PNG, JPEG or WebP image ({e})") from e
+        raise ImageInputError(f"not a readable PNG, JPEG or WebP image ({_clean(e)})") from e
     except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data
-        raise ImageInputError(f"the image data is truncated or corrupt ({e})") from e
+        raise ImageInputError(f"the image data is truncated or corrupt ({_clean(e)})") from e
     return ImageOps.exif_transpose(img)
 
 

@@ -89,3 +89,48 @@ class UnversionedAliases:
             if path.split("/", 2)[1] in self.first:
                 scope = {**scope, "path": "/v1" + path, "raw_path": b"/v1" + path.encode()}
         await self.app(scope, receive, send)
+
+
+class InFlightLimit:
+    """Load shedding before any work: past ``max_in_flight`` API requests being served, a new
+    one is answered 503 + Retry-After at once, before its body is read or validated. Health,
+    metrics and static files are never shed. (Refusing only at the model queue, as before,
+    let overload spend the CPU on parsing requests that were then refused.)"""
+
+    def __init__(self, app: ASGIApp, *, max_in_flight: int, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.max = max_in_flight
+        self.prefix = prefix
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max:
+            body = json.dumps(
+                {
+                    "type": "about:blank",
+                    "title": "Overloaded",
+                    "status": 503,
+                    "detail": f"{self.in_flight} requests in progress; retry shortly",
+                }
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        (b"content-type", b"application/problem+json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", b"1"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1

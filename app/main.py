@@ -19,7 +19,7 @@ from app.bundle import BundleError, verify
 from app.deps import Loaded
 from app.engine import BatchingConfig, Engine
 from app.latents import Concepts, LatentSpace, MixturePrior
-from app.limits import BodyLimit, UnversionedAliases
+from app.limits import BodyLimit, InFlightLimit, UnversionedAliases
 from app.observability import Metrics, RequestContext
 from app.routes import generate, meta, upload
 from app.settings import Settings
@@ -73,8 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.not_ready_reason = ""
             log.info("serving bundle %s", settings.bundle_dir)
         except BundleError as e:
-            state.not_ready_reason = f"bundle {settings.bundle_dir} not served: {e}"
-            log.error(state.not_ready_reason)
+            # the log names the path; the health endpoint, open to anyone, does not
+            state.not_ready_reason = f"bundle {settings.bundle_dir.name} not served: {e}"
+            log.error("bundle %s not served: %s", settings.bundle_dir, e)
         yield
         if state.loaded is not None:  # graceful: finish what is queued, within the drain limit
             try:
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     metrics = Metrics()
     app.state.metrics = metrics
+    app.add_middleware(InFlightLimit, max_in_flight=settings.max_in_flight)  # inside: logged
     app.add_middleware(RequestContext, metrics=metrics, api_key=settings.api_key)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(generate.router)

@@ -105,7 +105,9 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message).append("X-Request-ID", rid)
+                out = MutableHeaders(scope=message)
+                out.append("X-Request-ID", rid)
+                out.append("X-Content-Type-Options", "nosniff")
             await send(message)
 
         try:

@@ -147,3 +147,70 @@ def test_unversioned_paths_are_aliases(client: TestClient, alias: str, body: dic
     assert a.status_code == b.status_code == 200 and a.content == b.content
     assert client.get("/shapes/3.npy").content == client.get("/v1/shapes/3.npy").content
     assert client.get("/").status_code == 200  # the page is still served
+
+
+def test_requests_past_the_in_flight_limit_are_shed_at_once() -> None:
+    import asyncio
+    import json
+
+    from app.limits import InFlightLimit
+
+    release = asyncio.Event()
+    body_read = []
+
+    async def slow_app(scope, receive, send):
+        body_read.append(scope["path"])
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    limited = InFlightLimit(slow_app, max_in_flight=1)
+
+    async def call(path: str) -> list[dict]:
+        sent: list[dict] = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await limited({"type": "http", "path": path, "method": "POST"}, receive, send)
+        return sent
+
+    async def scenario():
+        first = asyncio.create_task(call("/v1/sample"))
+        await asyncio.sleep(0)
+        shed = await call("/v1/sample")  # answered while the first is still running
+        health = asyncio.create_task(call("/health/live"))  # never shed
+        await asyncio.sleep(0)
+        release.set()
+        return await first, shed, await health
+
+    first, shed, health = asyncio.run(scenario())
+    assert first[0]["status"] == 200 and health[0]["status"] == 200
+    assert shed[0]["status"] == 503 and (b"retry-after", b"1") in shed[0]["headers"]
+    assert json.loads(shed[1]["body"])["title"] == "Overloaded"
+    assert body_read == ["/v1/sample", "/health/live"]  # the shed request never reached the app
+
+
+def test_every_response_says_nosniff_and_image_errors_hide_addresses(client: TestClient) -> None:
+    assert client.get("/").headers["x-content-type-options"] == "nosniff"
+    r = client.post(
+        "/v1/reconstruct", files={"image": ("x.png", b"\x89PNG\r\n garbage", "image/png")}
+    )
+    assert r.status_code == 400 and " at 0x" not in r.text
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_unexpected_errors_close_the_connection(tiny_bundle: Path, monkeypatch) -> None:
+    from app import latents
+
+    def boom(*a, **k):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(latents, "path", boom)
+    with TestClient(create_app(tiny_settings(tiny_bundle)), raise_server_exceptions=False) as c:
+        r = c.post("/v1/interpolate", json={"keyframes": [{"seed": 1}, {"seed": 2}]})
+    assert r.status_code == 500 and r.headers["connection"] == "close"
+    assert "simulated" not in r.text
