@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import trimesh
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,8 +48,6 @@ def main() -> None:
     ph = Photographer(load_scene(model, cache), size=PHOTO_SIZE)
     rgb, _, _ = ph.shoot(np.random.default_rng(3), [], background="white", own_materials=True)
     ph.close()
-    from PIL import Image
-
     Image.fromarray(rgb).save(out / "table.png", optimize=True)
     credits.append(("table.png", entry))
     # 2. a mesh in the canonical frame, decimated to a small file

@@ -32,6 +32,7 @@ from training.dataset import DATA_PRESETS, build, load_split
 from training.evaluate import evaluate, write_metrics
 from training.export import export_networks
 from training.previews import write_previews
+from training.realset import RealConfig, build_real, load_real
 from training.shapes import CATEGORY_NAMES, all_attributes
 from training.train import load_networks
 
@@ -69,6 +70,12 @@ def write_bundle(
     write_metrics(metrics, out / "metrics.json")
     # 3. previews and the model card
     test = load_split(build(DATA_PRESETS[cfg.data], data_root), "test")
+    real_manifest, real_test = None, None
+    if cfg.real_fraction > 0:
+        real_cfg = RealConfig(resolution=cfg.model.resolution, image_size=cfg.model.image_size)
+        real_folder = build_real(real_cfg, data_root)
+        real_manifest = json.loads((real_folder / "real_manifest.json").read_text())
+        real_test = load_real(real_folder, "test")
     previews = write_previews(
         nets,
         concepts,
@@ -77,6 +84,7 @@ def write_bundle(
         out / "previews",
         threshold=metrics["threshold"],
         size=preview_size,
+        real_test=real_test,
     )
     summary = TrainingSummary(
         preset=cfg.preset,
@@ -84,7 +92,8 @@ def write_bundle(
         steps=state["step"],
         wall_time_s=round(state["seconds"], 1),
         hardware=state.get("hardware", "unknown"),
-        data=f"procedural shapes, data preset {cfg.data!r} ({DATA_PRESETS[cfg.data].key()})",
+        data=f"procedural shapes, data preset {cfg.data!r} ({DATA_PRESETS[cfg.data].key()})"
+        + (f" + real models ({real_manifest['key']})" if real_manifest else ""),
         commands=[c.format(preset=cfg.preset) for c in commands or []],
         extra={"config": cfg.to_dict(), "torch": torch.__version__},
     )
@@ -96,6 +105,7 @@ def write_bundle(
         metrics=metrics,
         previews=[p.relative_to(out).as_posix() for p in previews],
         notes=notes,
+        real_manifest=real_manifest,
     )
     # 4. the manifest, pinning every file
     files = [file_entry(out, fname, role, sig) for role, (fname, sig, _) in exported.items()]

@@ -37,6 +37,7 @@ def write_previews(
     threshold: float,
     size: int = 128,
     seed: int = 0,
+    real_test: dict | None = None,
 ) -> list[Path]:
     """-> paths of the PNGs written under ``out``."""
     g, e = nets["G"], nets["E"]
@@ -73,4 +74,36 @@ def write_previews(
         photo = np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
         pairs += [photo, render_grid(p, threshold=threshold, size=size)]
     paths.append(save_png(tile(pairs, 6), out / "reconstructions.png"))
+    if real_test is not None:
+        paths += _real_previews(nets, real_test, out, threshold=threshold, size=size)
     return paths
+
+
+def _real_previews(
+    nets: dict[str, nn.Module], real: dict, out: Path, *, threshold: float, size: int
+) -> list[Path]:
+    """Real test models (never trained on): a held-out render on white and one on a photograph
+    -> the service's upload path -> G; and the model's voxels -> V -> G (mesh round trip).
+    The first test model of each category, in category order."""
+    from training.evaluate_real import service_inputs
+
+    g, e, v = nets["G"], nets["E"], nets["V"]
+    idx = [int(np.nonzero(real["category"] == i)[0][0]) for i in range(len(CATEGORY_NAMES))
+           if (real["category"] == i).any()]  # fmt: skip
+    kinds = real["background"]
+    rows, labels = [], []
+    for i in idx:
+        white = int(np.nonzero(kinds[i] == "white")[0][0])
+        photo = int(np.nonzero(kinds[i] == "photo")[0][0])
+        shots = real["images"][i, [white, photo]]
+        probs = decode(g, encode(e, service_inputs(shots)))
+        truth = real["voxels"][i].astype(np.float32)
+        round_trip = decode(g, encode(v, truth[None, None]))[0]
+        big = [np.asarray(Image.fromarray(s).resize((size, size), Image.BICUBIC)) for s in shots]
+        rows += [big[0], render_grid(probs[0], threshold=threshold, size=size), big[1],
+                 render_grid(probs[1], threshold=threshold, size=size),
+                 render_grid(truth, size=size), render_grid(round_trip, threshold=threshold,
+                                                            size=size)]  # fmt: skip
+        name = CATEGORY_NAMES[int(real["category"][i])]
+        labels += [f"{name}: photo", "-> shape", "photo", "-> shape", "its voxels", "-> encode"]
+    return [save_png(tile(rows, 6, labels), out / "real_test.png")]
