@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use: Chromium for the browser tests (Playwright cannot download its
 # own browser here), assimp-utils (AC3D conversion of real models) and libosmesa6 (headless
 # OpenGL for pyrender's photo-like renders).
-DEBIAN_PACKAGES="chromium assimp-utils libosmesa6"
+DEBIAN_PACKAGES="chromium assimp-utils libosmesa6 curl"
 missing=$(for p in $DEBIAN_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then

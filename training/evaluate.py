@@ -32,7 +32,12 @@ from torch import nn
 
 from app.latents import MixturePrior, fit_mixture
 from training.dataset import DATA_PRESETS, attribute_names, build, load_split
-from training.evaluate_real import evaluate_real, readme_arithmetic, single_piece_share
+from training.evaluate_real import (
+    evaluate_real,
+    example_seeds,
+    readme_arithmetic,
+    single_piece_share,
+)
 from training.judge import BINARY, binary_targets, judge_accuracy, train_judge
 from training.realset import RealConfig, build_real, load_real
 from training.shapes import CATEGORY_NAMES
@@ -220,6 +225,9 @@ def evaluate(
         "procedural_samples": single_piece_share(decode(g, z[:200]), best),
         "readme_arithmetic": readme_arithmetic(
             test=test, concepts=concepts, attrs=test_attrs, **common
+        ),
+        "example_seeds": example_seeds(
+            prior=prior, concepts=concepts, nets=nets, judge=judge, threshold=best, decode=decode
         ),
         "threshold": best,
         "reconstruction_iou": {

@@ -146,3 +146,30 @@ def readme_arithmetic(
         "still_sofa": float(np.mean(jc.argmax(1) == sofa)),
         "exemplars": len(sel),
     }
+
+
+EXAMPLE_TEMPERATURE = 0.5  # the README's sampling examples use this temperature
+
+
+def example_seeds(
+    *, prior: MixturePrior, concepts: dict, nets: dict, judge: Judge, threshold: float, decode,
+    categories: tuple[str, ...] = ("chair", "table", "sofa", "airplane"), tries: int = 100,
+) -> dict[str, int | None]:  # fmt: skip
+    """The README's example seeds, by a fixed rule: for each category, the first seed from 0
+    whose sample around the category's concept (temperature 0.5, exactly as POST /v1/sample
+    {"seeds": [s], "concept": c, "temperature": 0.5} draws it) the judge assigns to that
+    category; None when no seed below ``tries`` is."""
+    out: dict[str, int | None] = {}
+    for c in categories:
+        if c not in concepts:
+            continue
+        z = np.stack(
+            [
+                prior.sample(s, temperature=EXAMPLE_TEMPERATURE, centre=concepts[c])
+                for s in range(tries)
+            ]
+        )
+        pc, _ = judge.predict(decode(nets["G"], z) > threshold)
+        hits = np.nonzero(pc.argmax(1) == CATEGORY_NAMES.index(c))[0]
+        out[c] = int(hits[0]) if len(hits) else None
+    return out
