@@ -6,6 +6,7 @@ counted as it streams and cut off with 413 as soon as it passes the limit.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -134,3 +135,53 @@ class InFlightLimit:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+
+
+class RequestDeadline:
+    """The whole API request — reading the body, queueing, inference, meshing, encoding —
+    within ``seconds``: past it, a response not yet started is answered 504 and the handler is
+    cancelled. (The engine's own deadline covers queue + inference only.) Meshing already
+    running in a worker thread finishes there, but nobody waits for it; the work cap bounds it."""
+
+    def __init__(self, app: ASGIApp, *, seconds: float, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.seconds = seconds
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await asyncio.wait_for(self.app(scope, receive, guarded_send), self.seconds)
+        except TimeoutError:
+            if started:
+                raise
+            body = json.dumps(
+                {
+                    "type": "about:blank",
+                    "title": "Deadline exceeded",
+                    "status": 504,
+                    "detail": f"the request took longer than {self.seconds:g} s; ask for less "
+                    "work (fewer shapes, lower upsample) or retry",
+                }
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 504,
+                    "headers": [
+                        (b"content-type", b"application/problem+json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})

@@ -19,7 +19,7 @@ from app.bundle import BundleError, verify
 from app.deps import Loaded
 from app.engine import BatchingConfig, Engine
 from app.latents import Concepts, LatentSpace, MixturePrior
-from app.limits import BodyLimit, InFlightLimit, UnversionedAliases
+from app.limits import BodyLimit, InFlightLimit, RequestDeadline, UnversionedAliases
 from app.observability import Metrics, RequestContext
 from app.routes import generate, meta, upload
 from app.settings import Settings
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     metrics = Metrics()
     app.state.metrics = metrics
+    app.add_middleware(RequestDeadline, seconds=settings.request_timeout_s)
     app.add_middleware(InFlightLimit, max_in_flight=settings.max_in_flight)  # inside: logged
     app.add_middleware(RequestContext, metrics=metrics, api_key=settings.api_key)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)

@@ -214,3 +214,22 @@ def test_unexpected_errors_close_the_connection(tiny_bundle: Path, monkeypatch) 
         r = c.post("/v1/interpolate", json={"keyframes": [{"seed": 1}, {"seed": 2}]})
     assert r.status_code == 500 and r.headers["connection"] == "close"
     assert "simulated" not in r.text
+
+
+def test_the_deadline_covers_meshing_too(tiny_bundle: Path, monkeypatch) -> None:
+    import time as _time
+
+    from app import results
+
+    real = results.encode_one
+
+    def slow(*a, **k):
+        _time.sleep(1.5)  # meshing that outlives the request's deadline
+        return real(*a, **k)
+
+    monkeypatch.setattr(results, "encode_one", slow)
+    settings = tiny_settings(tiny_bundle, request_timeout_s=0.5)
+    with TestClient(create_app(settings)) as c:
+        r = c.post("/v1/sample", json={"seeds": [1]})
+        _problem(r, 504, "0.5 s")
+        assert c.get("/health/live").status_code == 200
