@@ -11,7 +11,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from app import errors
@@ -83,7 +84,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             except TimeoutError:
                 log.warning("drain limit %.0f s reached; stopping", settings.drain_timeout_s)
 
-    app = FastAPI(title="gan3d", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="gan3d", version="0.1.0", lifespan=lifespan, docs_url=None)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """Swagger UI from the vendored copy in static/vendor (no CDN: works offline)."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="gan3d API",
+            swagger_js_url="/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/vendor/swagger-ui.css",
+            swagger_favicon_url="/vendor/swagger-favicon.png",
+        )
+
     app.state.gan3d = state
     app.state.settings = settings
     errors.install(app)

@@ -102,6 +102,8 @@ def test_sample_renders_a_shape(page) -> None:
     assert _viewer_variance(p) > blank + 20  # the canvas is not blank any more
     assert "seed 3" in p.inner_text("#info")
     assert not p.is_disabled("#dl-glb") and not errors, errors
+    if os.environ.get("GAN3D_WRITE_SCREENSHOT"):  # regenerate the README's picture
+        p.screenshot(path=str(ROOT / "docs" / "web_page.png"))
 
 
 def test_interpolation_slider_scrubs_frames(page) -> None:
@@ -139,3 +141,22 @@ def test_api_errors_are_shown_in_words(page) -> None:
     p.click("#sample-btn")
     p.wait_for_selector("#error:not([hidden])")
     assert "seeds must be in" in p.inner_text("#error")
+
+
+def test_api_docs_render_offline(server: str) -> None:
+    """/docs is Swagger UI from the vendored copy: it renders with no request leaving the host."""
+    outside: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page()
+        page.on(
+            "request",
+            lambda r: outside.append(r.url) if not r.url.startswith(server) else None,
+        )
+        page.goto(server + "/docs")
+        page.wait_for_selector(".opblock", timeout=30_000)
+        ops = page.locator(".opblock").count()
+        title = page.title()
+        browser.close()
+    assert ops >= 8 and "gan3d" in title
+    assert not [u for u in outside if not u.startswith("data:")], outside
