@@ -1,7 +1,10 @@
-"""Request body limit as pure ASGI middleware: 413 before the body is buffered.
+"""Limits as pure ASGI middleware, each answering before the app does any work:
 
-A declared Content-Length over the limit is refused at once; a body without one (chunked) is
-counted as it streams and cut off with 413 as soon as it passes the limit.
+- BodyLimit: 413 before the body is buffered (a declared Content-Length over the limit is
+  refused at once; a chunked body is counted as it streams and cut off when it passes it);
+- InFlightLimit: 503 + Retry-After past a number of API requests in progress;
+- RequestDeadline: 504 when a whole API request outlives its deadline;
+- UnversionedAliases: /sample -> /v1/sample, and so on.
 """
 
 from __future__ import annotations
@@ -12,31 +15,34 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+async def send_problem(
+    send: Send, status: int, title: str, detail: str, headers: list[tuple[bytes, bytes]] = ()
+) -> None:
+    """An RFC 9457 problem document as a complete ASGI response."""
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
+    data = body.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(data)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
 class BodyLimit:
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Payload too large",
-                "status": 413,
-                "detail": f"the request body is larger than {self.max_bytes} bytes",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        detail = f"the request body is larger than {self.max_bytes} bytes"
+        await send_problem(send, 413, "Payload too large", detail)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -109,26 +115,8 @@ class InFlightLimit:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.max:
-            body = json.dumps(
-                {
-                    "type": "about:blank",
-                    "title": "Overloaded",
-                    "status": 503,
-                    "detail": f"{self.in_flight} requests in progress; retry shortly",
-                }
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 503,
-                    "headers": [
-                        (b"content-type", b"application/problem+json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"retry-after", b"1"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            detail = f"{self.in_flight} requests in progress; retry shortly"
+            await send_problem(send, 503, "Overloaded", detail, [(b"retry-after", b"1")])
             return
         self.in_flight += 1
         try:
@@ -165,23 +153,8 @@ class RequestDeadline:
         except TimeoutError:
             if started:
                 raise
-            body = json.dumps(
-                {
-                    "type": "about:blank",
-                    "title": "Deadline exceeded",
-                    "status": 504,
-                    "detail": f"the request took longer than {self.seconds:g} s; ask for less "
-                    "work (fewer shapes, lower upsample) or retry",
-                }
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 504,
-                    "headers": [
-                        (b"content-type", b"application/problem+json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
+            detail = (
+                f"the request took longer than {self.seconds:g} s; ask for less work (fewer "
+                "shapes, lower upsample) or retry"
             )
-            await send({"type": "http.response.body", "body": body})
+            await send_problem(send, 504, "Deadline exceeded", detail)

@@ -145,41 +145,40 @@ def sweethome3d_models(root: Path = SH3D_ROOT) -> list[RealModel]:
     return models
 
 
-def flightgear_models(root: Path = FLIGHTGEAR_ROOT) -> list[RealModel]:
-    files = sorted(p for p in Path(root).rglob("*.ac") if "light" not in p.stem.lower())
+def _game_models(
+    files: list[Path], root: Path, package: str, category: str, creator: str, licence: str,
+    front: str,
+) -> list[RealModel]:  # fmt: skip
+    """One model per file of a game's data package (no catalogue: the package names the
+    category; each file's stem is its name)."""
     return [
         RealModel(
-            uid=f"flightgear-data-ai/{p.relative_to(root)}",
-            package="flightgear-data-ai",
+            uid=f"{package}/{p.relative_to(root)}",
+            package=package,
             path=str(p),
             member="",
             name=p.stem,
-            category="airplane",
-            creator="FlightGear contributors",
-            licence="GPL-2+",
-            front="-x",
+            category=category,
+            creator=creator,
+            licence=licence,
+            front=front,
         )
         for p in files
     ]
+
+
+def flightgear_models(root: Path = FLIGHTGEAR_ROOT) -> list[RealModel]:
+    files = sorted(p for p in Path(root).rglob("*.ac") if "light" not in p.stem.lower())
+    return _game_models(
+        files, root, "flightgear-data-ai", "airplane", "FlightGear contributors", "GPL-2+", "-x"
+    )
 
 
 def torcs_models(root: Path = TORCS_ROOT) -> list[RealModel]:
     """The full-detail model of each car (``<car>/<car>.acc``; the -lod files are skipped)."""
     files = sorted(p for p in Path(root).glob("*/*.acc") if p.stem == p.parent.name)
-    return [
-        RealModel(
-            uid=f"torcs-data/{p.relative_to(root)}",
-            package="torcs-data",
-            path=str(p),
-            member="",
-            name=p.stem,
-            category="car",
-            creator="TORCS contributors",
-            licence="GPL-2+ (acura-nsx-sz: Free Art License)",
-            front="+x",
-        )
-        for p in files
-    ]
+    licence = "GPL-2+ (acura-nsx-sz: Free Art License)"
+    return _game_models(files, root, "torcs-data", "car", "TORCS contributors", licence, "+x")
 
 
 def find_models() -> list[RealModel]:
