@@ -100,7 +100,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gan3d = state
     app.state.settings = settings
     errors.install(app)
-    if settings.cors_origins:
+    metrics = Metrics()
+    app.state.metrics = metrics
+    app.add_middleware(RequestDeadline, seconds=settings.request_timeout_s)
+    app.add_middleware(InFlightLimit, max_in_flight=settings.max_in_flight)  # inside: logged
+    app.add_middleware(RequestContext, metrics=metrics, api_key=settings.api_key)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
+    if settings.cors_origins:  # outside the limits and auth: their 401/413/503 carry CORS too
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
@@ -108,12 +114,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["X-Gan3d-Latent", "X-Gan3d-Seed"],
         )
-    metrics = Metrics()
-    app.state.metrics = metrics
-    app.add_middleware(RequestDeadline, seconds=settings.request_timeout_s)
-    app.add_middleware(InFlightLimit, max_in_flight=settings.max_in_flight)  # inside: logged
-    app.add_middleware(RequestContext, metrics=metrics, api_key=settings.api_key)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(generate.router)
     app.include_router(upload.router)
     app.include_router(meta.router)

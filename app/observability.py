@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import problem
 
-OPEN_PATHS = ("/health/", "/metrics", "/docs", "/openapi.json", "/redoc")
+API_PREFIX = "/v1/"  # what GAN3D_API_KEY protects (aliases are rewritten to it first)
 
 
 class Metrics:
@@ -114,7 +114,7 @@ class RequestContext:
             if (
                 self.api_key
                 and method != "OPTIONS"
-                and not path.startswith(OPEN_PATHS)
+                and path.startswith(API_PREFIX)  # the page, docs, health and metrics stay open
                 and not secrets.compare_digest(
                     headers.get("x-api-key", "").encode("latin-1"),  # the raw header bytes
                     self.api_key.encode("utf-8"),

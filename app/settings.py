@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     drain_timeout_s: float = Field(default=25.0, gt=0, le=600)
     keep_alive_s: float = Field(default=5.0, gt=0, le=300)  # idle keep-alive connections close
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard(cls, v: list[str]) -> list[str]:
+        if "*" in v:
+            raise ValueError("list the allowed origins; '*' is not accepted")
+        return v
+
     @field_validator("providers", mode="before")
     @classmethod
     def _provider_list(cls, v: object) -> object:

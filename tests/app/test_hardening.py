@@ -233,3 +233,24 @@ def test_the_deadline_covers_meshing_too(tiny_bundle: Path, monkeypatch) -> None
         r = c.post("/v1/sample", json={"seeds": [1]})
         _problem(r, 504, "0.5 s")
         assert c.get("/health/live").status_code == 200
+
+
+def test_api_key_guards_the_api_only_and_errors_carry_cors(tiny_bundle: Path) -> None:
+    settings = tiny_settings(tiny_bundle, api_key="k", cors_origins=["https://app.example"])
+    origin = {"Origin": "https://app.example"}
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/").status_code == 200  # the page itself is public
+        r = c.get("/v1/model", headers=origin)
+        _problem(r, 401)
+        assert r.headers["access-control-allow-origin"] == "https://app.example"
+        r = c.get("/model", headers=origin)  # the alias is guarded like /v1
+        assert r.status_code == 401
+
+
+def test_cors_wildcard_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from app.settings import Settings
+
+    with pytest.raises(ValidationError, match="allowed origins"):
+        Settings(cors_origins=["*"])
