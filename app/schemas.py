@@ -50,6 +50,14 @@ class Output(_Body):
 class LatentRef(_Body):
     """Exactly one of: a seed, a latent, a named concept, or the mean of several exemplars."""
 
+    # the "exactly one" rule in the OpenAPI schema too (validated by _exactly_one below)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [{"required": [k]} for k in ("seed", "latent", "concept", "mean_of")]
+        },
+    )
+
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     latent: list[float] | None = None
     concept: str | None = Field(default=None, min_length=1, max_length=200)

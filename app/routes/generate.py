@@ -11,12 +11,17 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from app import latents
 from app.deps import LoadedDep, SettingsDep
 from app.results import shapes_response
+from app.routes.openapi import COMMON, SHAPE_FILES, errors
 from app.schemas import ArithmeticRequest, Format, InterpolateRequest, Output, SampleRequest
 
-router = APIRouter(prefix="/v1", tags=["generate"])
+router = APIRouter(prefix="/v1", tags=["generate"], responses=errors(400, *COMMON))
 
 
-@router.post("/sample", summary="n shapes from seeds (given or drawn), optionally near a concept")
+@router.post(
+    "/sample",
+    responses=SHAPE_FILES,
+    summary="n shapes from seeds (given or drawn), optionally near a concept",
+)
 async def sample(body: SampleRequest, loaded: LoadedDep, settings: SettingsDep) -> Response:
     m = loaded.manifest
     # 1. seeds: given, or drawn and returned so that the call can be repeated
@@ -46,7 +51,11 @@ async def interpolate(
     return await shapes_response(probs, z, out, threshold=threshold, name="frame")
 
 
-@router.post("/arithmetic", summary="a weighted sum of latents, e.g. chair - armless + armrests")
+@router.post(
+    "/arithmetic",
+    responses=SHAPE_FILES,
+    summary="a weighted sum of latents, e.g. chair - armless + armrests",
+)
 async def arithmetic(body: ArithmeticRequest, loaded: LoadedDep, settings: SettingsDep) -> Response:
     m = loaded.manifest
     terms = [(t.weight, loaded.space.resolve(t.ref)) for t in body.terms]
@@ -56,7 +65,11 @@ async def arithmetic(body: ArithmeticRequest, loaded: LoadedDep, settings: Setti
     return await shapes_response(probs, z, body.output, threshold=threshold, name="arithmetic")
 
 
-@router.get("/shapes/{seed}.{fmt}", summary="one shape by seed; cacheable, for <model-viewer src>")
+@router.get(
+    "/shapes/{seed}.{fmt}",
+    responses=SHAPE_FILES,
+    summary="one shape by seed; cacheable, for <model-viewer src>",
+)
 async def shape_by_seed(
     seed: Annotated[int, Path(ge=0, le=latents.MAX_SEED)],
     fmt: Annotated[Format, Path(description="file format")],

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.deps import LoadedDep
+from app.routes.openapi import errors
 
-router = APIRouter(prefix="/v1", tags=["meta"])
+router = APIRouter(prefix="/v1", tags=["meta"], responses=errors(401, 503))
 
 
 @router.get("/model", summary="the verified bundle manifest and the execution provider in use")

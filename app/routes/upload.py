@@ -14,9 +14,10 @@ from app import images, voxelize
 from app.deps import LoadedDep, SettingsDep
 from app.errors import ApiError
 from app.results import shapes_response
+from app.routes.openapi import COMMON, SHAPE_FILES, errors
 from app.schemas import Output
 
-router = APIRouter(prefix="/v1", tags=["upload"])
+router = APIRouter(prefix="/v1", tags=["upload"], responses=errors(400, 404, 415, *COMMON))
 MESH_TYPES = ("glb", "obj", "off", "stl", "ply")
 VOXEL_TYPES = ("npy", "binvox")
 
@@ -29,7 +30,11 @@ def _output(raw: str | None) -> Output:
         raise ApiError(422, "Invalid request", detail) from None
 
 
-@router.post("/reconstruct", summary="an object photo (PNG/JPEG/WebP) -> its 3D shape + latent")
+@router.post(
+    "/reconstruct",
+    responses=SHAPE_FILES,
+    summary="an object photo (PNG/JPEG/WebP) -> its 3D shape + latent",
+)
 async def reconstruct(
     loaded: LoadedDep,
     settings: SettingsDep,

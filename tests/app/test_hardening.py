@@ -254,3 +254,14 @@ def test_cors_wildcard_is_refused() -> None:
 
     with pytest.raises(ValidationError, match="allowed origins"):
         Settings(cors_origins=["*"])
+
+
+def test_openapi_declares_media_types_errors_and_the_one_of_rule(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    sample = doc["paths"]["/v1/sample"]["post"]["responses"]
+    assert "model/gltf-binary" in sample["200"]["content"]
+    for status in ("400", "413", "422", "503", "504"):
+        assert "application/problem+json" in sample[status]["content"], status
+    assert "415" in doc["paths"]["/v1/encode"]["post"]["responses"]
+    one_of = doc["components"]["schemas"]["LatentRef"]["oneOf"]
+    assert [r["required"] for r in one_of] == [["seed"], ["latent"], ["concept"], ["mean_of"]]
