@@ -51,7 +51,7 @@ def server():
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready") as r:
@@ -60,7 +60,7 @@ def server():
             except OSError:
                 time.sleep(0.3)
         else:
-            raise RuntimeError("the service did not become ready in 60 s")
+            raise RuntimeError("the service did not become ready in 180 s")
         yield port
     finally:
         proc.terminate()

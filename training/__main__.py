@@ -11,10 +11,13 @@ TRAIN_EXTRA_MODULES = {"torch", "onnx", "onnxscript", "tqdm", "pyrender", "OpenG
 
 
 def _data(args: argparse.Namespace) -> None:
+    from training.config import PRESETS
     from training.dataset import DATA_PRESETS, build
 
     cfg = DATA_PRESETS[args.preset]
-    if args.source in ("real", "all"):
+    # default: what the preset's training reads (cpu: procedural + real; tiny, paper: procedural)
+    source = args.source or ("all" if PRESETS[args.preset].real_fraction > 0 else "procedural")
+    if source in ("real", "all"):
         from training.realset import RealConfig, build_real
 
         real_cfg = RealConfig(resolution=cfg.resolution, image_size=cfg.image_size)
@@ -26,7 +29,7 @@ def _data(args: argparse.Namespace) -> None:
             f"{len(manifest['duplicates_dropped'])} duplicates dropped, "
             f"{len(manifest['failed'])} failed, {manifest['build_seconds']} s"
         )
-    if args.source == "real":
+    if source == "real":
         return
     out = build(cfg, Path(args.root), workers=args.workers, force=args.force)
     card = json.loads((out / "dataset_card.json").read_text())
@@ -116,8 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--source",
         choices=["procedural", "real", "all"],
-        default="all",
-        help="real: models from Debian packages (apt-get installs them when run as root)",
+        help="real: models from Debian packages (apt-get installs them when run as root); "
+        "default: what the preset trains on (cpu: all; tiny, paper: procedural)",
     )
     p.add_argument("--root", default="data", help="cache folder (default: data/)")
     p.add_argument("--workers", type=int, default=2)
