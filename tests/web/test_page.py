@@ -143,20 +143,17 @@ def test_api_errors_are_shown_in_words(page) -> None:
     assert "seeds must be in" in p.inner_text("#error")
 
 
-def test_api_docs_render_offline(server: str) -> None:
+def test_api_docs_render_offline(page, server: str) -> None:
     """/docs is Swagger UI from the vendored copy: it renders with no request leaving the host."""
+    p, _ = page
     outside: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page()
-        page.on(
-            "request",
-            lambda r: outside.append(r.url) if not r.url.startswith(server) else None,
-        )
-        page.goto(server + "/docs")
-        page.wait_for_selector(".opblock", timeout=30_000)
-        ops = page.locator(".opblock").count()
-        title = page.title()
-        browser.close()
+    context = p.context.browser.new_context()  # the same browser (one Playwright per module)
+    docs = context.new_page()
+    docs.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server) else None)
+    docs.goto(server + "/docs")
+    docs.wait_for_selector(".opblock", timeout=30_000)
+    ops = docs.locator(".opblock").count()
+    title = docs.title()
+    context.close()
     assert ops >= 8 and "gan3d" in title
     assert not [u for u in outside if not u.startswith("data:")], outside
