@@ -50,6 +50,7 @@ def _train(args: argparse.Namespace) -> None:
         run_dir=run_dir,
         data_root=Path(args.root),
         resume=args.resume,
+        extend=args.extend,
         device=args.device,
         stop_after=args.stop_after,
     )
@@ -132,6 +133,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--run-dir", help="checkpoint and log folder (default: runs/<preset>)")
     p.add_argument("--root", default="data", help="dataset cache folder")
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    p.add_argument(
+        "--extend",
+        action="store_true",
+        help="with --resume: continue with the preset's stages (appended to the checkpoint's)",
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
     p.add_argument("--stop-after", type=int, help="end after this many steps (resumable)")
     p.set_defaults(func=_train)

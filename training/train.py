@@ -137,6 +137,7 @@ def train(
     run_dir: Path,
     data_root: Path = Path("data"),
     resume: bool = False,
+    extend: bool = False,
     device: str | None = None,
     stop_after: int | None = None,
 ) -> Path:
@@ -148,11 +149,23 @@ def train(
     run_dir = Path(run_dir)
     ckpt_path = run_dir / CHECKPOINT
 
-    # 1. configuration: a resumed run continues with the config stored in its checkpoint
+    # 1. configuration: a resumed run continues with the config stored in its checkpoint;
+    # ``extend`` continues it with ``cfg`` instead, whose stages must begin with the stored ones
+    # (stages appended to a preset): per-step seeding makes that equal a fresh run of ``cfg``
     state = None
     if resume and ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        cfg = TrainConfig.from_dict(state["config"])
+        stored = TrainConfig.from_dict(state["config"])
+        if not extend:
+            cfg = stored
+        elif cfg.stages[: len(stored.stages)] != stored.stages or {
+            **cfg.to_dict(),
+            "stages": None,
+        } != {**stored.to_dict(), "stages": None}:
+            raise ValueError(
+                f"--extend: preset {cfg.preset!r} must keep the checkpoint's settings and begin "
+                "with its stages"
+            )
     # 2. data: rank 0 builds the cache, the others wait and then find it cached
     if rank == 0:
         build(DATA_PRESETS[cfg.data], data_root)

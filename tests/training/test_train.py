@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from training.config import PRESETS, Stage
@@ -98,6 +99,26 @@ def test_resume_continues_exactly(tmp_path: Path, tiny_data_root: Path) -> None:
         assert torch.allclose(a["G"].state_dict()[k], b["G"].state_dict()[k], atol=1e-6), k
     steps = [int(r["step"]) for r in _rows(tmp_path / "part")]
     assert steps == sorted(steps) and steps[-1] == cfg.total_steps
+
+
+def test_extend_appends_stages_like_a_fresh_run(tmp_path: Path, tiny_data_root: Path) -> None:
+    from training.config import Stage
+
+    short = PRESETS["tiny"]
+    longer = dataclasses.replace(short, stages=(*short.stages, Stage("more", 6, lr_g=1e-3)))
+    fresh = train(longer, run_dir=tmp_path / "fresh", data_root=tiny_data_root)
+    train(short, run_dir=tmp_path / "ext", data_root=tiny_data_root)
+    ext = train(
+        longer, run_dir=tmp_path / "ext", data_root=tiny_data_root, resume=True, extend=True
+    )
+    _, a, sa = load_networks(fresh)
+    _, b, sb = load_networks(ext)
+    assert sa["step"] == sb["step"] == longer.total_steps
+    for k in a["G"].state_dict():
+        assert torch.allclose(a["G"].state_dict()[k], b["G"].state_dict()[k], atol=1e-6), k
+    other = dataclasses.replace(longer, batch_size=2)  # a changed setting is refused
+    with pytest.raises(ValueError, match="--extend"):
+        train(other, run_dir=tmp_path / "ext", data_root=tiny_data_root, resume=True, extend=True)
 
 
 def test_two_process_gloo_ddp(tmp_path: Path, tiny_data_root: Path) -> None:
