@@ -32,7 +32,7 @@ from training.dataset import DATA_PRESETS, build, load_split
 from training.evaluate import evaluate, write_metrics
 from training.export import export_networks
 from training.previews import write_previews
-from training.realset import RealConfig, build_real, load_real
+from training.realset import load_real, real_dataset_for
 from training.shapes import CATEGORY_NAMES, all_attributes
 from training.train import load_networks
 
@@ -72,8 +72,7 @@ def write_bundle(
     test = load_split(build(DATA_PRESETS[cfg.data], data_root), "test")
     real_manifest, real_test = None, None
     if cfg.real_fraction > 0:
-        real_cfg = RealConfig(resolution=cfg.model.resolution, image_size=cfg.model.image_size)
-        real_folder = build_real(real_cfg, data_root)
+        real_folder = real_dataset_for(cfg.model, data_root)
         real_manifest = json.loads((real_folder / "real_manifest.json").read_text())
         real_test = load_real(real_folder, "test")
     previews = write_previews(

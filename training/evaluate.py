@@ -33,15 +33,8 @@ from torch import nn
 
 from app.latents import MixturePrior, fit_mixture
 from training.dataset import DATA_PRESETS, attribute_names, build, load_split
-from training.evaluate_real import (
-    evaluate_real,
-    example_seeds,
-    readme_arithmetic,
-    service_inputs,
-    single_piece_share,
-)
 from training.judge import BINARY, binary_targets, judge_accuracy, train_judge
-from training.realset import RealConfig, build_real, load_real
+from training.realset import load_real, real_dataset_for
 from training.shapes import CATEGORY_NAMES
 from training.train import images_to_input, load_networks
 
@@ -147,6 +140,15 @@ def evaluate(
     checkpoint: Path, *, data_root: Path = Path("data"), seed: int = 0, judge_steps: int = 400
 ) -> tuple[dict, dict[str, np.ndarray], MixturePrior]:
     """-> (metrics, concept vectors, sampling prior). Deterministic for a checkpoint and seed."""
+    # here, not at the top: evaluate_real builds on this module's encode, decode and metrics
+    from training.evaluate_real import (
+        evaluate_real,
+        example_seeds,
+        readme_arithmetic,
+        service_inputs,
+        single_piece_share,
+    )
+
     cfg, nets, state = load_networks(checkpoint)
     folder = build(DATA_PRESETS[cfg.data], data_root)
     names = attribute_names()
@@ -228,15 +230,12 @@ def evaluate(
         fc, _ = judge.predict(frames)
         valid += list(frames.reshape(len(frames), -1).any(1) & (fc.max(1) >= 0.5))
         jumps.append(float(1 - iou(frames[1:], frames[:-1]).min()))
-    common = dict(nets=nets, judge=judge, threshold=best, encode=encode, decode=decode)
+    common = dict(nets=nets, judge=judge, threshold=best)
     metrics_real = (
-        evaluate_real(
-            real_test=real["test"], prior=prior, generation_metrics=generation_metrics,
-            seed=seed, **common,
-        )
+        evaluate_real(real_test=real["test"], prior=prior, seed=seed, **common)
         if len(real["test"]["voxels"])
         else None
-    )  # fmt: skip
+    )
     metrics = {
         "checkpoint": {"step": state["step"], "train_seconds": round(state["seconds"], 1)},
         "real": metrics_real,
@@ -244,9 +243,7 @@ def evaluate(
         "readme_arithmetic": readme_arithmetic(
             test=test, concepts=concepts, attrs=test_attrs, **common
         ),
-        "example_seeds": example_seeds(
-            prior=prior, concepts=concepts, nets=nets, judge=judge, threshold=best, decode=decode
-        ),
+        "example_seeds": example_seeds(prior=prior, concepts=concepts, **common),
         "threshold": best,
         "reconstruction_iou": {
             "mean_at_0.5": float(np.mean(list(per_cat["0.5"].values()))),
@@ -287,9 +284,7 @@ def _real_splits(cfg, data_root: Path) -> dict[str, dict[str, np.ndarray]]:
         empty = {"voxels": np.zeros((0, r, r, r), np.uint8), "category": np.zeros(0, np.int16),
                  "attrs": np.zeros((0, len(attribute_names())), np.float32)}  # fmt: skip
         return {"train": empty, "val": empty, "test": empty}
-    folder = build_real(
-        RealConfig(resolution=cfg.model.resolution, image_size=cfg.model.image_size), data_root
-    )
+    folder = real_dataset_for(cfg.model, data_root)
     return {s: load_real(folder, s) for s in ("train", "val", "test")}
 
 

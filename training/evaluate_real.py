@@ -24,17 +24,12 @@ from app.bundle import ImageSpec
 from app.images import preprocess
 from app.latents import MixturePrior
 from app.meshing import DEFAULT_MIN_PART_FRACTION, count_parts, drop_small_parts
+from training.evaluate import decode, encode, generation_metrics, iou
 from training.judge import BINARY, Judge
 from training.shapes import CATEGORY_NAMES
 
 SAMPLES_FOR_PIECES = 200
 PLAIN_BACKGROUNDS = ("white", "plain")
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
-    inter, union = (a & b).sum(1), (a | b).sum(1)
-    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
 def service_inputs(images: np.ndarray) -> np.ndarray:
@@ -67,9 +62,6 @@ def evaluate_real(
     judge: Judge,
     prior: MixturePrior,
     threshold: float,
-    encode,
-    decode,
-    generation_metrics,
     seed: int = 0,
 ) -> dict:
     """Metrics on the real test split (see the module doc)."""
@@ -83,7 +75,7 @@ def evaluate_real(
     probs = decode(g, encode(e, service_inputs(imgs)))
     rec = probs > threshold
     gt_v, cat_v = np.repeat(gt, views, axis=0), np.repeat(cats, views)
-    scores = _iou(rec, gt_v)
+    scores = iou(rec, gt_v)
     pc, _ = judge.predict(rec)
     right = pc.argmax(1) == cat_v
     kinds = real_test["background"].reshape(-1)
@@ -103,7 +95,7 @@ def evaluate_real(
     }
     # 2. mesh round trip through the voxel encoder (what /v1/encode + decode does)
     mu = encode(v, gt[:, None].astype(np.float32))
-    round_trip = _iou(decode(g, mu) > threshold, gt)
+    round_trip = iou(decode(g, mu) > threshold, gt)
     # 3-4. prior samples: one piece after clean-up; 1-NNA against the real test shapes
     rng = np.random.default_rng(seed)
     z = np.stack([prior.sample(int(s)) for s in rng.integers(0, 2**62, SAMPLES_FOR_PIECES)])
@@ -128,9 +120,8 @@ def evaluate_real(
 
 
 def readme_arithmetic(
-    *, test: dict, concepts: dict, nets: dict, judge: Judge, threshold: float, encode, decode,
-    attrs: np.ndarray,
-) -> dict:  # fmt: skip
+    *, test: dict, concepts: dict, nets: dict, judge: Judge, threshold: float, attrs: np.ndarray
+) -> dict:
     """Test sofas without armrests + (chair.has_armrests=1 - chair.has_armrests=0)."""
     ai = BINARY.index("has_armrests")
     sofa = CATEGORY_NAMES.index("sofa")
@@ -152,7 +143,7 @@ EXAMPLE_TEMPERATURE = 0.5  # the README's sampling examples use this temperature
 
 
 def example_seeds(
-    *, prior: MixturePrior, concepts: dict, nets: dict, judge: Judge, threshold: float, decode,
+    *, prior: MixturePrior, concepts: dict, nets: dict, judge: Judge, threshold: float,
     categories: tuple[str, ...] = ("chair", "table", "sofa", "airplane"), tries: int = 100,
 ) -> dict[str, int | None]:  # fmt: skip
     """The README's example seeds, by a fixed rule: for each category, the first seed from 0

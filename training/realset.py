@@ -212,6 +212,12 @@ def build_real(
     return out
 
 
+def real_dataset_for(model_cfg, data_root: Path, *, install: bool = True) -> Path:
+    """The real dataset at a model's voxel resolution and image size (built or reused)."""
+    real_cfg = RealConfig(resolution=model_cfg.resolution, image_size=model_cfg.image_size)
+    return build_real(real_cfg, data_root, install=install)
+
+
 def _attribute_names() -> list[str]:
     from training.dataset import attribute_names
 

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from training.config import TrainConfig
 from training.dataset import DATA_PRESETS, build, load_split
 from training.networks import build as build_networks
-from training.realset import RealConfig, build_real, load_real
+from training.realset import load_real, real_dataset_for
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
@@ -174,8 +174,7 @@ def train(
     folder = build(DATA_PRESETS[cfg.data], data_root)
     real_folder = None
     if cfg.real_fraction > 0:
-        real_cfg = RealConfig(resolution=cfg.model.resolution, image_size=cfg.model.image_size)
-        real_folder = build_real(real_cfg, data_root, install=rank == 0)
+        real_folder = real_dataset_for(cfg.model, data_root, install=rank == 0)
     data = _Data(folder, real_folder, cfg.real_fraction)
     # 3. networks and optimisers
     nets = build_networks(cfg.model, seed=cfg.seed)

@@ -9,7 +9,6 @@ import trimesh
 
 from app.latents import fit_mixture
 from app.meshing import count_parts, drop_small_parts
-from training.evaluate import decode, encode, generation_metrics
 from training.evaluate_real import evaluate_real, service_inputs, single_piece_share
 from training.judge import train_judge
 from training.networks import ModelConfig, build
@@ -91,10 +90,7 @@ def test_real_protocol_groups_renders_by_background() -> None:
     judge = train_judge(vox, real["category"], attrs, steps=5)
     mu = rng.standard_normal((30, 8)).astype(np.float32)
     prior = fit_mixture(mu, np.arange(30) % 2, ["a", "b"])
-    m = evaluate_real(
-        real_test=real, nets=nets, judge=judge, prior=prior, threshold=0.5, encode=encode,
-        decode=decode, generation_metrics=generation_metrics,
-    )  # fmt: skip
+    m = evaluate_real(real_test=real, nets=nets, judge=judge, prior=prior, threshold=0.5)
     assert m["models"] == n and m["renders_per_model"] == views
     assert m["reconstruction"]["plain"]["renders"] == 2 * n
     assert m["reconstruction"]["photo"]["renders"] == 2 * n
