@@ -7,7 +7,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 
 from app.engine import DeadlineExceeded, QueueFull
 from app.latents import LatentError
@@ -70,4 +73,22 @@ def install(app: FastAPI) -> None:
             "Internal error",
             "the server failed; the error was logged",
             headers={"Connection": "close"},
+        )
+
+
+class ProblemCORS(CORSMiddleware):
+    """Starlette's CORS middleware, whose refused preflight is a plain-text 400: here it is a
+    problem document like every other error, saying what was refused and where it is set."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        refused = bytes(response.body).decode() or "Disallowed CORS request"
+        keep = {k: v for k, v in response.headers.items() if k.lower().startswith("vary")}
+        return problem(
+            response.status_code,
+            "CORS preflight refused",
+            f"{refused} (allowed origins: GAN3D_CORS_ORIGINS; methods: GET, POST)",
+            headers=keep,
         )

@@ -10,18 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from app import errors
+from app.errors import ProblemCORS
 from app.bundle import BundleError, verify
 from app.deps import Loaded
 from app.engine import BatchingConfig, Engine
 from app.latents import Concepts, LatentSpace, MixturePrior
 from app.limits import BodyLimit, InFlightLimit, RequestDeadline, UnversionedAliases
-from app.observability import Metrics, RequestContext
+from app.observability import Metrics, RequestContext, csp_with_inline_scripts
 from app.routes import generate, meta, upload
 from app.settings import Settings
 
@@ -89,13 +89,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         """Swagger UI from the vendored copy in static/vendor (no CDN: works offline)."""
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="gan3d API",
             swagger_js_url="/vendor/swagger-ui-bundle.js",
             swagger_css_url="/vendor/swagger-ui.css",
             swagger_favicon_url="/vendor/swagger-favicon.png",
         )
+        page.headers["Content-Security-Policy"] = csp_with_inline_scripts(bytes(page.body).decode())
+        return page
 
     app.state.gan3d = state
     app.state.settings = settings
@@ -108,7 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     if settings.cors_origins:  # outside the limits and auth: their 401/413/503 carry CORS too
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORS,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["*"],

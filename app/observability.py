@@ -7,8 +7,11 @@ gan3d_queue_depth{network}, gan3d_batch_size{network} (histogram), gan3d_inferen
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
+import re
 import secrets
 import time
 import uuid
@@ -20,6 +23,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.errors import problem
 
 API_PREFIX = "/v1/"  # what GAN3D_API_KEY protects (aliases are rewritten to it first)
+# Every HTML response (the page, /docs) unless it sets its own: scripts and styles from this
+# origin only (inline styles allowed: model-viewer's shadow DOM sets them; WebAssembly allowed,
+# not JavaScript eval: model-viewer compiles a wasm module), models and images
+# from this origin or blob:/data: URLs the page made, never framed by another site.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self' data: blob:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def csp_with_inline_scripts(html: str) -> str:
+    """PAGE_CSP extended by the sha256 of each inline <script> in ``html`` (Swagger UI's page
+    starts itself with one), so only those exact scripts may run."""
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        for body in re.findall(r"<script>(.*?)</script>", html, flags=re.DOTALL)
+    ]
+    return PAGE_CSP.replace("script-src 'self'", " ".join(["script-src 'self'", *hashes]), 1)
 
 
 class Metrics:
@@ -108,6 +130,8 @@ class RequestContext:
                 out = MutableHeaders(scope=message)
                 out.append("X-Request-ID", rid)
                 out.append("X-Content-Type-Options", "nosniff")
+                if out.get("content-type", "").startswith("text/html"):
+                    out.setdefault("Content-Security-Policy", PAGE_CSP)
             await send(message)
 
         try:

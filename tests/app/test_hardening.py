@@ -265,3 +265,32 @@ def test_openapi_declares_media_types_errors_and_the_one_of_rule(client: TestCli
     assert "415" in doc["paths"]["/v1/encode"]["post"]["responses"]
     one_of = doc["components"]["schemas"]["LatentRef"]["oneOf"]
     assert [r["required"] for r in one_of] == [["seed"], ["latent"], ["concept"], ["mean_of"]]
+
+
+def test_a_refused_preflight_is_a_problem_document(tiny_bundle: Path) -> None:
+    settings = tiny_settings(tiny_bundle, cors_origins=["https://app.example"])
+    ask = {"Access-Control-Request-Method": "POST"}
+    with TestClient(create_app(settings)) as c:
+        r = c.options("/v1/sample", headers={"Origin": "https://evil.example", **ask})
+        _problem(r, 400, "GAN3D_CORS_ORIGINS")
+        assert "origin" in r.json()["detail"].lower()
+        r = c.options("/v1/sample", headers={"Origin": "https://app.example", **ask})
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_html_pages_carry_a_content_security_policy(client: TestClient) -> None:
+    import base64
+    import hashlib
+    import re
+
+    page = client.get("/")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self' 'wasm-unsafe-eval';" in csp and "frame-ancestors 'none'" in csp
+    assert "content-security-policy" not in client.get("/v1/model").headers  # JSON: no need
+    docs = client.get("/docs")
+    inline = re.findall(r"<script>(.*?)</script>", docs.text, flags=re.DOTALL)
+    assert inline  # Swagger UI starts itself with an inline script: allowed by its hash only
+    digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in docs.headers["content-security-policy"]
+    assert "'unsafe-inline'" not in docs.headers["content-security-policy"].split("style-src")[0]

@@ -72,7 +72,7 @@ def page(server: str) -> Iterator[tuple[Page, list[str]]]:
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server + "/")
-        page.wait_for_function("document.querySelector('#concept').options.length > 1")
+        page.wait_for_function("() => document.querySelector('#concept').options.length > 1")
         yield page, errors
         browser.close()
 
@@ -82,7 +82,9 @@ def _loads(page: Page) -> int:
 
 
 def _wait_render(page: Page, after: int) -> None:
-    page.wait_for_function(f"Number(document.body.dataset.loads || 0) > {after}", timeout=60_000)
+    page.wait_for_function(
+        "n => Number(document.body.dataset.loads || 0) > n", arg=after, timeout=60_000
+    )
     page.wait_for_timeout(500)  # a few frames after the model loaded
 
 
@@ -150,10 +152,12 @@ def test_api_docs_render_offline(page, server: str) -> None:
     context = p.context.browser.new_context()  # the same browser (one Playwright per module)
     docs = context.new_page()
     docs.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server) else None)
+    errors: list[str] = []  # e.g. a script the page's Content-Security-Policy refused
+    docs.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     docs.goto(server + "/docs")
     docs.wait_for_selector(".opblock", timeout=30_000)
     ops = docs.locator(".opblock").count()
     title = docs.title()
     context.close()
-    assert ops >= 8 and "gan3d" in title
+    assert ops >= 8 and "gan3d" in title and not errors, errors
     assert not [u for u in outside if not u.startswith("data:")], outside
