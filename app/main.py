@@ -11,18 +11,22 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Match, Mount
+from starlette.types import Scope
 
 from app import errors
-from app.errors import ProblemCORS
 from app.bundle import BundleError, verify
 from app.deps import Loaded
 from app.engine import BatchingConfig, Engine
+from app.errors import ProblemCORS
 from app.latents import Concepts, LatentSpace, MixturePrior
 from app.limits import BodyLimit, InFlightLimit, RequestDeadline, UnversionedAliases
-from app.observability import Metrics, RequestContext, csp_with_inline_scripts
+from app.observability import API_PREFIX, Metrics, RequestContext, csp_with_inline_scripts
 from app.routes import generate, meta, upload
+from app.routes.openapi import with_bundle_facts
 from app.settings import Settings
 
 log = logging.getLogger("gan3d")
@@ -149,6 +153,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "execution_provider": state.loaded.engine.provider,
         }
 
-    # the demo page and its vendored viewer, mounted last so that every API route matches first
-    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document with what the served bundle fixes (concept names, latent size;
+        cached once the bundle is loaded)."""
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        if state.loaded is None:
+            return doc
+        space = state.loaded.space
+        app.openapi_schema = with_bundle_facts(doc, space.concepts.names(), space.size)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    # the demo page and its vendored viewer, last, and never for an API path (there a POST
+    # route asked with another method answers 405 with its own Allow, not the files' GET, HEAD)
+    app.router.routes.append(
+        PageMount("/", app=StaticFiles(directory=STATIC_DIR, html=True), name="static")
+    )
     return app
+
+
+class PageMount(Mount):
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
+            return Match.NONE, {}
+        return super().matches(scope)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from app.latents import MAX_SEED
 from app.meshing import DEFAULT_MIN_PART_FRACTION
@@ -22,7 +23,8 @@ Format = Literal["glb", "obj", "ply", "stl", "npy", "binvox", "json"]  # MESH_ +
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON types as the schema declares them (no 0 for false, no "3" for 3)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Output(_Body):
@@ -53,18 +55,26 @@ class LatentRef(_Body):
     # the "exactly one" rule in the OpenAPI schema too (validated by _exactly_one below)
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "oneOf": [{"required": [k]} for k in ("seed", "latent", "concept", "mean_of")]
         },
     )
 
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
-    latent: list[float] | None = None
-    concept: str | None = Field(default=None, min_length=1, max_length=200)
-    mean_of: list[LatentRef] | None = Field(default=None, min_length=1, max_length=MAX_EXEMPLARS)
+    # not nullable (the one-of rule counts keys): null is refused, as the schema says
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | SkipJsonSchema[None] = None
+    latent: list[float] | SkipJsonSchema[None] = None
+    concept: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
+    mean_of: (
+        Annotated[list[LatentRef], Field(min_length=1, max_length=MAX_EXEMPLARS)]
+        | SkipJsonSchema[None]
+    ) = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> LatentRef:
+        nulls = sorted(k for k in self.model_fields_set if getattr(self, k) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)}: null is not a value here; leave the key out")
         given = [
             k for k in ("seed", "latent", "concept", "mean_of") if getattr(self, k) is not None
         ]

@@ -14,7 +14,7 @@ from typing import Any
 
 from training.networks import ModelConfig
 
-STAGE_MODES = ("joint", "voxel", "image")
+STAGE_MODES = ("joint", "voxel", "image", "prototype")
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,15 @@ class Stage:
     lr_e: float = 1e-3  # encoders' learning rate
     # which networks train: "joint" = G, V and E together (the paper's 3D-VAE-GAN); "voxel" = G
     # and V only (E idle; the latent space is learnt at half the G cost); "image" = E only, fitted
-    # to the frozen G (eval mode, as served) and V: reconstruction through G + latent match
+    # to the frozen G (eval mode, as served) and V: reconstruction through G + latent match;
+    # "prototype" = E alone, as a classifier over prototype codes (training/prototypes.py)
     mode: str = "joint"
 
     def __post_init__(self) -> None:
         if self.mode not in STAGE_MODES:
             raise ValueError(f"stage {self.name!r}: mode must be one of {STAGE_MODES}")
-        if self.mode == "image" and self.adversarial > 0:
-            raise ValueError(f"stage {self.name!r}: an image stage has no adversarial term")
+        if self.mode in ("image", "prototype") and self.adversarial > 0:
+            raise ValueError(f"stage {self.name!r}: an {self.mode} stage has no adversarial term")
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,24 @@ class TrainConfig:
     latent_match: float = 1.0  # pull the image encoder's mu to the voxel encoder's
     d_acc_threshold: float = 0.8  # paper: update D only while its last-batch accuracy < 0.8
     real_fraction: float = 0.0  # share of each batch from real models (training/realset.py)
+    # prototype stages: soft label = softmax(IoU with each prototype / this)
+    proto_temperature: float = 0.05
     checkpoint_every: int = 200  # steps
     log_every: int = 10  # steps
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.model.e_prototypes == 0 and any(s.mode == "prototype" for s in self.stages):
+            raise ValueError(f"preset {self.preset!r}: a prototype stage needs model.e_prototypes")
+
+    def extends(self, stored: TrainConfig) -> bool:
+        """Whether this config continues ``stored``: same settings, stages appended. A run that
+        never had a prototype head may gain one (it starts at zero, as in a fresh run)."""
+        mine, theirs = self.to_dict(), stored.to_dict()
+        mine["stages"] = theirs["stages"] = None
+        if theirs["model"]["e_prototypes"] == 0:
+            mine["model"]["e_prototypes"] = 0
+        return self.stages[: len(stored.stages)] == stored.stages and mine == theirs
 
     @property
     def total_steps(self) -> int:
@@ -109,7 +125,7 @@ PRESETS: dict[str, TrainConfig] = {
         data="cpu",
         model=ModelConfig(resolution=32, z_dim=200, g_widths=(128, 64, 32),
                           d_widths=(32, 64, 128), image_size=64,
-                          e_widths=(48, 96, 192, 384), e_depth=2),
+                          e_widths=(48, 96, 192, 384), e_depth=2, e_prototypes=1024),
         stages=(
             Stage("vae", 1600, lr_g=5e-4, lr_e=5e-4, mode="voxel"),
             Stage("vae-refine", 700, lr_g=2e-4, lr_e=2e-4, mode="voxel"),
@@ -119,6 +135,9 @@ PRESETS: dict[str, TrainConfig] = {
             Stage("image-refine", 900, lr_e=1.5e-4, mode="image"),
             # 3.1: the image encoder still underfit (0.30 IoU on real train renders), so more
             Stage("image-more", 2000, lr_e=2e-4, mode="image"),
+            # 3.2: E regressing z put real photographs between shapes (blobs); a classifier over
+            # 1,024 prototype codes answers on the shape manifold (training/prototypes.py)
+            Stage("image-proto", 4000, lr_e=3e-4, mode="prototype"),
         ),
         batch_size=32,
         real_fraction=0.4,

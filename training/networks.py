@@ -35,6 +35,10 @@ class ModelConfig:
     # E convs per resolution level: 1 = the paper's five conv layers; 2 adds a 3x3 stride-1 conv
     # after each downsampling (a deeper E at little cost; the cpu preset's image path needs it)
     e_depth: int = 1
+    # > 0: E answers with a blend of this many prototype latents (codes of training shapes, picked
+    # when the first "prototype" stage starts) weighted by a classifier over them, instead of
+    # regressing z; keeps image answers on the shape manifold (training/prototypes.py)
+    e_prototypes: int = 0
 
     def __post_init__(self) -> None:
         steps = math.log2(self.resolution / 4)
@@ -47,6 +51,8 @@ class ModelConfig:
                 f"resolution {self.resolution} needs {int(steps)} G and D widths, "
                 f"got {len(self.g_widths)} and {len(self.d_widths)}"
             )
+        if self.e_prototypes < 0:
+            raise ValueError(f"e_prototypes must be >= 0, got {self.e_prototypes}")
         if self.e_depth < 1:
             raise ValueError(f"e_depth must be >= 1, got {self.e_depth}")
         if self.image_size != 4 * 2 ** len(self.e_widths):
@@ -118,10 +124,38 @@ class VoxelEncoder(nn.Module):
         return _split_latent(self.head(self.trunk(x)), self.z_dim)
 
 
+class PrototypeHead(nn.Module):
+    """E's (mu, logvar) features [B, 2Z] -> logits over K prototype latents [B, K].
+
+    Plain parameters, zero at start (uniform weights; no draw from the global RNG, so adding the
+    head to a config leaves every other network's initialisation as it was). ``bank`` holds the
+    K prototype codes [K, Z] and ``ready`` is 1 once training/prototypes.py has filled it; until
+    then E answers with its regression head."""
+
+    def __init__(self, z_dim: int, k: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(k, 2 * z_dim))
+        self.bias = nn.Parameter(torch.zeros(k))
+        self.register_buffer("bank", torch.zeros(k, z_dim))
+        self.register_buffer("ready", torch.zeros((), dtype=torch.uint8))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(features, self.weight, self.bias)
+
+    def blend(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """logits [B, K] -> (mu, logvar) [B, Z]: the softmax-weighted mean of the bank and the
+        log of the weighted spread around it (how unsure the answer is)."""
+        p = torch.softmax(logits, dim=1)
+        mu = p @ self.bank
+        var = p @ self.bank.pow(2) - mu.pow(2)
+        return mu, torch.log(var.clamp_min(1e-4))
+
+
 class ImageEncoder(nn.Module):
     """Five 2D conv layers (as in the paper): four stride-2 convs with BN + ReLU, then a 4x4
     conv to (mu, logvar); with ``e_depth`` 2, each stride-2 conv is followed by a 3x3 conv + BN +
-    ReLU. Input normalised per the bundle manifest: (pixel/255 - 0.5) / 0.5."""
+    ReLU. Input normalised per the bundle manifest: (pixel/255 - 0.5) / 0.5. With
+    ``e_prototypes`` > 0 and a filled bank, (mu, logvar) come from the prototype head instead."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -136,9 +170,18 @@ class ImageEncoder(nn.Module):
         layers.append(nn.Conv2d(cfg.e_widths[-1], 2 * cfg.z_dim, 4, 1, 0))
         self.net = nn.Sequential(*layers)
         self.z_dim = cfg.z_dim
+        self.proto = PrototypeHead(cfg.z_dim, cfg.e_prototypes) if cfg.e_prototypes else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return _split_latent(self.net(x), self.z_dim)
+    def forward(
+        self, x: torch.Tensor, prototype_logits: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor:
+        """[B, 3, S, S] -> (mu, logvar) [B, Z] each; with ``prototype_logits``, the prototype
+        head's logits [B, K] (training; an argument, not a method, so DDP syncs its gradients)."""
+        h = self.net(x)
+        if self.proto is None or not (prototype_logits or bool(self.proto.ready)):
+            return _split_latent(h, self.z_dim)
+        logits = self.proto(h.flatten(1))
+        return logits if prototype_logits else self.proto.blend(logits)
 
 
 def init_weights(module: nn.Module) -> None:

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from training.config import TrainConfig
 from training.dataset import DATA_PRESETS, build, load_split
+from training import prototypes
 from training.networks import build as build_networks
 from training.realset import load_real, real_dataset_for
 
@@ -48,6 +49,7 @@ LOG_FIELDS = [
     "d_acc",
     "d_updated",
     "g_adv",
+    "proto",
     "seconds",
 ]
 
@@ -100,20 +102,26 @@ class _Data:
             self.parts.append((torch.from_numpy(r["voxels"]), torch.from_numpy(r["images"])))
             self.fractions = [1.0 - real_fraction, real_fraction]
 
-    def batch(self, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(
+        self, rng: np.random.Generator, size: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> voxels [B, 1, R, R, R] float in {0, 1}, images [B, 3, S, S] (normalised), each
+        sample's row in the parts concatenated [B] int64 and whether it is mirrored [B] bool."""
         counts = np.diff(np.round(np.cumsum([0.0, *self.fractions]) * size).astype(int))
-        vox_parts, img_parts = [], []
+        vox_parts, img_parts, row_parts, offset = [], [], [], 0
         for (voxels, images), k in zip(self.parts, counts, strict=True):
             idx = torch.from_numpy(rng.integers(0, len(voxels), k))
             view = torch.from_numpy(rng.integers(0, images.shape[1], k))
             vox_parts.append(voxels[idx].float()[:, None])  # [k, 1, R, R, R] in {0, 1}
             img_parts.append(images_to_input(images[idx, view]))
+            row_parts.append(idx + offset)
+            offset += len(voxels)
         vox, img = torch.cat(vox_parts), torch.cat(img_parts)
         # mirror augmentation: x -> -x in the world is a left-right flip of the photograph
         flip = torch.from_numpy(rng.random(size) < 0.5)
         vox[flip] = vox[flip].flip(2)
         img[flip] = img[flip].flip(3)
-        return vox, img
+        return vox, img, torch.cat(row_parts), flip
 
 
 def _setup_distributed() -> tuple[int, int]:
@@ -158,10 +166,7 @@ def train(
         stored = TrainConfig.from_dict(state["config"])
         if not extend:
             cfg = stored
-        elif cfg.stages[: len(stored.stages)] != stored.stages or {
-            **cfg.to_dict(),
-            "stages": None,
-        } != {**stored.to_dict(), "stages": None}:
+        elif not cfg.extends(stored):
             raise ValueError(
                 f"--extend: preset {cfg.preset!r} must keep the checkpoint's settings and begin "
                 "with its stages"
@@ -181,16 +186,24 @@ def train(
     for n in nets.values():
         n.to(dev).train()
     opt_g = torch.optim.Adam(nets["G"].parameters(), lr=1e-3, betas=(cfg.beta1, 0.999))
+    e_params = [p for k, p in nets["E"].named_parameters() if not k.startswith("proto.")]
     opt_e = torch.optim.Adam(
-        [*nets["E"].parameters(), *nets["V"].parameters()], lr=1e-3, betas=(cfg.beta1, 0.999)
+        [*e_params, *nets["V"].parameters()], lr=1e-3, betas=(cfg.beta1, 0.999)
     )
     opt_d = torch.optim.Adam(nets["D"].parameters(), lr=1e-5, betas=(cfg.beta1, 0.999))
+    # prototype stages: E's trunk and prototype head (training/prototypes.py)
+    opt_p = None
+    if cfg.model.e_prototypes:
+        opt_p = torch.optim.Adam(nets["E"].parameters(), lr=1e-3, betas=(cfg.beta1, 0.999))
+    optimisers = {"opt_g": opt_g, "opt_e": opt_e, "opt_d": opt_d, "opt_p": opt_p}
+    optimisers = {k: o for k, o in optimisers.items() if o is not None}
     step, seconds = 0, 0.0
     if state is not None:
         for k, n in nets.items():
-            n.load_state_dict(state["nets"][k])
-        for o, k in ((opt_g, "opt_g"), (opt_e, "opt_e"), (opt_d, "opt_d")):
-            o.load_state_dict(state[k])
+            _load_state(n, state["nets"][k])
+        for k, o in optimisers.items():
+            if k in state:  # opt_p: absent from runs without a prototype head
+                o.load_state_dict(state[k])
         step, seconds = state["step"], state["seconds"]
         log.info("resumed %s at step %d", ckpt_path, step)
     wrapped = {k: DDP(n) if world > 1 else n for k, n in nets.items()}
@@ -200,8 +213,9 @@ def train(
     b = cfg.batch_size // world  # per-process batch
     end = cfg.total_steps if stop_after is None else min(cfg.total_steps, step + stop_after)
     run_dir.mkdir(parents=True, exist_ok=True)
-    log_file = (run_dir / "log.csv").open("a", newline="") if rank == 0 else None
+    log_file = _open_log(run_dir / "log.csv") if rank == 0 else None
     writer = csv.DictWriter(log_file, LOG_FIELDS) if log_file else None
+    targets = None  # prototype stages: IoU of each train shape with each prototype
     if writer and step == 0:
         writer.writeheader()
     bar = tqdm(range(step, end), initial=0, desc=cfg.preset, disable=rank != 0)
@@ -215,11 +229,25 @@ def train(
         rng = np.random.default_rng([cfg.seed, step, rank])
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         # 1. batch
-        vox, img = data.batch(rng, b)
+        vox, img, rows, flip = data.batch(rng, b)
         vox, img = vox.to(dev), augment_images(img, gen).to(dev)
-        d_loss = d_acc = g_adv = torch.zeros((), device=dev)
+        d_loss = d_acc = g_adv = proto = torch.zeros((), device=dev)
         d_updated = False
-        if stage.mode == "image":
+        if stage.mode == "prototype":
+            # 2-5. E alone, as a classifier over the prototype bank (filled once, G and V frozen)
+            _set_frozen(nets, frozen=True)
+            if targets is None:
+                parts = [voxels for voxels, _ in data.parts]
+                targets = prototypes.prepare(
+                    nets["E"], nets["G"], nets["V"], parts, seed=cfg.seed, dev=dev
+                )
+            with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
+                logits = E(img, prototype_logits=True)
+            iou = targets[rows, flip.long()].to(dev)
+            proto = prototypes.soft_cross_entropy(logits, iou, cfg.proto_temperature)
+            recon = kl = latent = torch.zeros((), device=dev)
+            loss = proto
+        elif stage.mode == "image":
             # 2-5. E alone, fitted to the frozen G and V in eval mode (as the bundle serves them):
             # the deterministic code mu_E decodes to the shape and lands near mu_V
             _set_frozen(nets, frozen=True)
@@ -289,12 +317,15 @@ def train(
                     g_out = D(torch.cat([vox, torch.sigmoid(logit_p)])).float()[b:]
                 g_adv = F.binary_cross_entropy_with_logits(g_out, torch.ones(b, device=dev))
                 loss = loss + stage.adversarial * g_adv
-        opt_g.zero_grad(set_to_none=True)
-        opt_e.zero_grad(set_to_none=True)
+        for o in optimisers.values():
+            o.zero_grad(set_to_none=True)
         scaler_g.scale(loss).backward()
-        if stage.mode != "image":
-            scaler_g.step(opt_g)
-        scaler_g.step(opt_e)
+        if stage.mode == "prototype":
+            scaler_g.step(opt_p)
+        else:
+            if stage.mode != "image":
+                scaler_g.step(opt_g)
+            scaler_g.step(opt_e)
         scaler_g.update()
         # 6. log and checkpoint
         now = time.perf_counter()
@@ -316,16 +347,18 @@ def train(
                     ("d_loss", d_loss),
                     ("d_acc", d_acc),
                     ("g_adv", g_adv),
+                    ("proto", proto),
                 )
             }
             writer.writerow(row)
             log_file.flush()
             bar.set_postfix(
-                stage=stage.name, recon=f"{row['recon']:.4f}", d_acc=f"{row['d_acc']:.2f}"
+                stage=stage.name, recon=f"{row['recon']:.4f}", d_acc=f"{row['d_acc']:.2f}",
+                proto=f"{row['proto']:.3f}"
             )
         stage_end = cfg.stage_at(done)[1] is not stage or done == cfg.total_steps
         if rank == 0 and (done % cfg.checkpoint_every == 0 or done == end or stage_end):
-            _save(ckpt_path, cfg, nets, opt_g, opt_e, opt_d, done, seconds)
+            _save(ckpt_path, cfg, nets, optimisers, done, seconds)
             if stage_end:  # keep each stage's result (e.g. to compare VAE vs VAE-GAN)
                 shutil.copyfile(ckpt_path, run_dir / f"checkpoint-{stage.name}.pt")
     if log_file:
@@ -333,6 +366,21 @@ def train(
     if world > 1:
         dist.barrier()
     return ckpt_path
+
+
+def _open_log(path: Path):
+    """The run's CSV log for appending; a log written before a column was added is rewritten
+    with the current columns (old rows keep theirs, new ones are blank)."""
+    if path.is_file():
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames and reader.fieldnames != LOG_FIELDS:
+                rows = list(reader)
+                with path.open("w", newline="") as out:
+                    w = csv.DictWriter(out, LOG_FIELDS)
+                    w.writeheader()
+                    w.writerows({k: r.get(k, "") for k in LOG_FIELDS} for r in rows)
+    return path.open("a", newline="")
 
 
 def _set_frozen(nets: dict[str, nn.Module], *, frozen: bool) -> None:
@@ -347,9 +395,7 @@ def _save(
     path: Path,
     cfg: TrainConfig,
     nets: dict[str, nn.Module],
-    opt_g,
-    opt_e,
-    opt_d,
+    optimisers: dict[str, torch.optim.Optimizer],
     step: int,
     seconds: float,
 ) -> None:
@@ -360,15 +406,22 @@ def _save(
             "step": step,
             "seconds": seconds,
             "nets": {k: n.state_dict() for k, n in nets.items()},
-            "opt_g": opt_g.state_dict(),
-            "opt_e": opt_e.state_dict(),
-            "opt_d": opt_d.state_dict(),
+            **{k: o.state_dict() for k, o in optimisers.items()},
             "torch": torch.__version__,
             "hardware": hardware(),
         },
         tmp,
     )
     tmp.replace(path)  # atomic: a crash mid-save never leaves a broken checkpoint
+
+
+def _load_state(net: nn.Module, state: dict) -> None:
+    """Load a network's weights; only a prototype head may be missing (a run extended with one
+    starts it at zero, exactly as a fresh run would have it before its first prototype stage)."""
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("proto.") for k in missing):
+        raise RuntimeError(f"checkpoint does not fit the network: missing {missing}, "
+                           f"unexpected {unexpected}")
 
 
 def hardware() -> str:
@@ -385,6 +438,6 @@ def load_networks(path: Path) -> tuple[TrainConfig, dict[str, nn.Module], dict]:
     cfg = TrainConfig.from_dict(state["config"])
     nets = build_networks(cfg.model, seed=cfg.seed)
     for k, n in nets.items():
-        n.load_state_dict(state["nets"][k])
+        _load_state(n, state["nets"][k])
         n.eval()
     return cfg, nets, state

@@ -7,6 +7,7 @@ from typing import Any
 
 from app.encoding import MESH_FORMATS, VOXEL_FORMATS
 
+FLOAT32_MAX = 3.4028234663852886e38
 _PROBLEM = {
     "application/problem+json": {
         "schema": {
@@ -51,3 +52,29 @@ SHAPE_FILES: dict[int | str, dict[str, Any]] = {
         },
     }
 }  # fmt: skip
+
+
+def with_bundle_facts(doc: dict[str, Any], names: list[str], z_size: int) -> dict[str, Any]:
+    """What the served bundle fixes, in the document: every string schema of a property or
+    query parameter named ``concept`` gets the enum ``names`` (the bundle's concepts), every
+    ``latent`` array exactly ``z_size`` float32 items: what clients and fuzzers may send."""
+
+    def typed(schema: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+        return [s for s in [schema, *schema.get("anyOf", [])] if s.get("type") == kind]
+
+    def strings(schema: dict[str, Any]) -> list[dict[str, Any]]:
+        return typed(schema, "string")
+
+    for schema in doc.get("components", {}).get("schemas", {}).values():
+        for s in strings(schema.get("properties", {}).get("concept", {})):
+            s["enum"] = names
+        for s in typed(schema.get("properties", {}).get("latent", {}), "array"):
+            s["minItems"] = s["maxItems"] = z_size
+            s["items"] = {**s.get("items", {}), "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}
+    for path in doc.get("paths", {}).values():
+        for op in path.values():
+            for param in op.get("parameters", []):
+                if param.get("name") == "concept":
+                    for s in strings(param.get("schema", {})):
+                        s["enum"] = names
+    return doc

@@ -294,3 +294,33 @@ def test_html_pages_carry_a_content_security_policy(client: TestClient) -> None:
     digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
     assert f"'sha256-{digest}'" in docs.headers["content-security-policy"]
     assert "'unsafe-inline'" not in docs.headers["content-security-policy"].split("style-src")[0]
+
+
+def test_a_post_route_asked_with_another_method_names_its_own_methods(client: TestClient) -> None:
+    r = client.options("/v1/sample")  # no CORS preflight: once routed past the page's files
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    _problem(r, 405)
+    assert client.get("/v1/nothing-here").status_code == 404
+    assert client.get("/").status_code == 200  # the page is still served
+
+
+def test_openapi_names_the_bundles_concepts_and_latent_size(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    names = client.get("/v1/concepts").json()["concepts"]
+    ref = doc["components"]["schemas"]["LatentRef"]["properties"]
+    assert names and ref["concept"]["enum"] == names
+    z = client.get("/v1/model").json()["latent"]["size"]
+    assert ref["latent"]["minItems"] == ref["latent"]["maxItems"] == z
+    shapes = doc["paths"]["/v1/shapes/{seed}.{fmt}"]["get"]["parameters"]
+    concept = next(p for p in shapes if p["name"] == "concept")["schema"]
+    assert any("enum" in s for s in concept.get("anyOf", [concept]))
+
+
+def test_requests_take_json_types_as_the_schema_declares(client: TestClient) -> None:
+    r = client.post("/v1/sample", json={"seeds": [1], "output": {"envelope": 0}})
+    _problem(r, 422, "envelope")
+    r = client.post("/v1/sample", json={"seeds": ["1"]})
+    _problem(r, 422, "seeds")
+    ref = {"seed": 1, "concept": None}
+    r = client.post("/v1/arithmetic", json={"terms": [{"weight": 1, "ref": ref}]})
+    _problem(r, 422, "concept: null")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import torch
 from onnx import numpy_helper
 
 from app.bundle import verify
@@ -145,3 +146,19 @@ def test_tiny_bundle_end_to_end(tmp_path: Path, tiny_data_root: Path) -> None:
     concepts = np.load(out / "concepts.npz")
     assert "chair" in concepts and concepts["chair"].shape == (Z,)
     assert m.metrics["reconstruction_iou_mean"] >= 0
+
+
+def test_image_encoder_with_a_prototype_head_exports_with_parity(tmp_path: Path) -> None:
+    model = dataclasses.replace(PRESETS["tiny"].model, e_prototypes=6)
+    e = build(model, seed=0)["E"]
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        e.proto.weight.normal_(0, 0.5, generator=gen)
+        e.proto.bank.normal_(0, 1, generator=gen)
+        e.proto.ready.fill_(1)
+    s = model.image_size
+    io = {"inputs": {"image": ["batch", 3, s, s]},
+          "outputs": {"mu": ["batch", model.z_dim], "logvar": ["batch", model.z_dim]}}
+    for half in (False, True):
+        _, err = export_onnx(e, tmp_path / f"e{half}.onnx", **io, half_weights=half)
+        assert err <= (HALF_PARITY_TOLERANCE if half else 1e-4)
