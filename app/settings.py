@@ -31,8 +31,10 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=32, ge=1, le=1024)  # rows per ONNX Runtime call
     max_wait_ms: float = Field(default=0.0, ge=0, le=1000)  # extra batching wait (0 = greedy)
     queue_size: int = Field(default=256, ge=1)  # waiting requests per network before 503
-    # API requests served at once; more are answered 503 + Retry-After before any work
+    # API requests served at once; more wait up to admission_wait_s for a slot (no work done
+    # while waiting), then are answered 503 + Retry-After
     max_in_flight: int = Field(default=64, ge=1)
+    admission_wait_s: float = Field(default=1.0, ge=0, le=30)  # 0 = refuse at once
     request_timeout_s: float = Field(default=30.0, gt=0)  # per-request deadline -> 504
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # body limit -> 413
     max_image_pixels: int = Field(default=16_000_000, ge=1)  # decoded image limit -> 400

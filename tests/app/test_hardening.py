@@ -164,7 +164,7 @@ def test_requests_past_the_in_flight_limit_are_shed_at_once() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    limited = InFlightLimit(slow_app, max_in_flight=1)
+    limited = InFlightLimit(slow_app, max_in_flight=1, wait_s=0)  # 0: refuse at once
 
     async def call(path: str) -> list[dict]:
         sent: list[dict] = []
@@ -192,6 +192,43 @@ def test_requests_past_the_in_flight_limit_are_shed_at_once() -> None:
     assert shed[0]["status"] == 503 and (b"retry-after", b"1") in shed[0]["headers"]
     assert json.loads(shed[1]["body"])["title"] == "Overloaded"
     assert body_read == ["/v1/sample", "/health/live"]  # the shed request never reached the app
+
+
+def test_past_the_limit_a_request_waits_for_a_slot_then_is_shed() -> None:
+    import asyncio
+
+    from app.limits import InFlightLimit
+
+    def app_taking(seconds: float):
+        async def app(scope, receive, send):
+            await asyncio.sleep(seconds)
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        return app
+
+    async def status(limited, path: str = "/v1/sample") -> int:
+        sent: list[dict] = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await limited({"type": "http", "path": path, "method": "POST"}, receive, send)
+        return sent[0]["status"]
+
+    async def scenario(work_s: float) -> list[int]:
+        limited = InFlightLimit(app_taking(work_s), max_in_flight=1, wait_s=0.5)
+        first = asyncio.create_task(status(limited))
+        await asyncio.sleep(0)
+        return [await status(limited), await first]
+
+    # the slot frees within the wait: the second request is served, not refused
+    assert asyncio.run(scenario(0.05)) == [200, 200]
+    # it does not: the second is refused once the wait is over
+    assert asyncio.run(scenario(3.0)) == [503, 200]
 
 
 def test_every_response_says_nosniff_and_image_errors_hide_addresses(client: TestClient) -> None:
