@@ -30,6 +30,8 @@ class Stage:
     # to the frozen G (eval mode, as served) and V: reconstruction through G + latent match;
     # "prototype" = E alone, as a classifier over prototype codes (training/prototypes.py)
     mode: str = "joint"
+    # image augmentation: brightness, contrast, saturation scaled by U(1 - j, 1 + j) (0 = none)
+    color_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in STAGE_MODES:
@@ -138,6 +140,8 @@ PRESETS: dict[str, TrainConfig] = {
             # 3.2: E regressing z put real photographs between shapes (blobs); a classifier over
             # 1,024 prototype codes answers on the shape manifold (training/prototypes.py)
             Stage("image-proto", 4000, lr_e=3e-4, mode="prototype"),
+            # then at a lower rate, with colour jitter (models must not be told apart by colour)
+            Stage("image-proto-jitter", 4000, lr_e=1e-4, mode="prototype", color_jitter=0.3),
         ),
         batch_size=32,
         real_fraction=0.4,

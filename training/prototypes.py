@@ -88,7 +88,12 @@ def shape_targets(
 
 @torch.no_grad()
 def prepare(
-    E: nn.Module, G: nn.Module, V: nn.Module, voxel_parts: list[torch.Tensor], *, seed: int,
+    E: nn.Module,
+    G: nn.Module,
+    V: nn.Module,
+    voxel_parts: list[torch.Tensor],
+    *,
+    seed: int,
     dev: torch.device,
 ) -> torch.Tensor:
     """Fill E's bank if this run has not yet (steps 1) and return the targets (step 2)."""
@@ -103,9 +108,7 @@ def prepare(
     return targets
 
 
-def soft_cross_entropy(
-    logits: torch.Tensor, iou: torch.Tensor, temperature: float
-) -> torch.Tensor:
+def soft_cross_entropy(logits: torch.Tensor, iou: torch.Tensor, temperature: float) -> torch.Tensor:
     """Step 3. logits [B, K], iou [B, K] with the batch's shapes -> mean cross-entropy against
     softmax(iou / temperature) (credit to every prototype about as good as the best)."""
     target = torch.softmax(iou.float() / temperature, dim=1)

@@ -30,9 +30,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
+from training import prototypes
 from training.config import TrainConfig
 from training.dataset import DATA_PRESETS, build, load_split
-from training import prototypes
 from training.networks import build as build_networks
 from training.realset import load_real, real_dataset_for
 
@@ -70,8 +70,12 @@ def recon_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float) ->
     return F.binary_cross_entropy_with_logits(logits.float(), target, pos_weight=w.float())
 
 
-def augment_images(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random zoom (80-100% of the frame) and shift, so E tolerates framing. [B, 3, S, S]."""
+def augment_images(
+    images: torch.Tensor, gen: torch.Generator, color_jitter: float = 0.0
+) -> torch.Tensor:
+    """Random zoom (80-100% of the frame) and shift, so E tolerates framing; with
+    ``color_jitter`` j > 0 also brightness, contrast and saturation each scaled by U(1-j, 1+j),
+    so E cannot tell models apart by their colours alone. [B, 3, S, S] in [-1, 1]."""
     b = images.shape[0]
     scale = 0.8 + 0.2 * torch.rand(b, generator=gen)
     shift = (torch.rand(b, 2, generator=gen) * 2 - 1) * (1 - scale)[:, None]
@@ -80,7 +84,15 @@ def augment_images(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     theta[:, 1, 1] = scale
     theta[:, :, 2] = shift
     grid = F.affine_grid(theta.to(images.device), list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, padding_mode="border", align_corners=False)
+    out = F.grid_sample(images, grid, padding_mode="border", align_corners=False)
+    if color_jitter <= 0:
+        return out
+    bright, contrast, sat = 1 + (torch.rand(3, b, 1, 1, 1, generator=gen) * 2 - 1) * color_jitter
+    x = (out + 1) / 2 * bright
+    gray = x.mean(1, keepdim=True)
+    x = gray + (x - gray) * sat
+    x = x.mean((1, 2, 3), keepdim=True) + (x - x.mean((1, 2, 3), keepdim=True)) * contrast
+    return x.clamp(0, 1) * 2 - 1
 
 
 def images_to_input(images_u8: torch.Tensor) -> torch.Tensor:
@@ -230,7 +242,7 @@ def train(
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         # 1. batch
         vox, img, rows, flip = data.batch(rng, b)
-        vox, img = vox.to(dev), augment_images(img, gen).to(dev)
+        vox, img = vox.to(dev), augment_images(img, gen, stage.color_jitter).to(dev)
         d_loss = d_acc = g_adv = proto = torch.zeros((), device=dev)
         d_updated = False
         if stage.mode == "prototype":
@@ -353,8 +365,10 @@ def train(
             writer.writerow(row)
             log_file.flush()
             bar.set_postfix(
-                stage=stage.name, recon=f"{row['recon']:.4f}", d_acc=f"{row['d_acc']:.2f}",
-                proto=f"{row['proto']:.3f}"
+                stage=stage.name,
+                recon=f"{row['recon']:.4f}",
+                d_acc=f"{row['d_acc']:.2f}",
+                proto=f"{row['proto']:.3f}",
             )
         stage_end = cfg.stage_at(done)[1] is not stage or done == cfg.total_steps
         if rank == 0 and (done % cfg.checkpoint_every == 0 or done == end or stage_end):
@@ -420,8 +434,9 @@ def _load_state(net: nn.Module, state: dict) -> None:
     starts it at zero, exactly as a fresh run would have it before its first prototype stage)."""
     missing, unexpected = net.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith("proto.") for k in missing):
-        raise RuntimeError(f"checkpoint does not fit the network: missing {missing}, "
-                           f"unexpected {unexpected}")
+        raise RuntimeError(
+            f"checkpoint does not fit the network: missing {missing}, unexpected {unexpected}"
+        )
 
 
 def hardware() -> str:

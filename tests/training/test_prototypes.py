@@ -61,8 +61,16 @@ def test_soft_cross_entropy_is_least_at_the_soft_label() -> None:
 
 
 def test_bank_takes_real_models_and_their_mirror_images_first() -> None:
-    nets = build(ModelConfig(resolution=16, z_dim=4, g_widths=(8, 8), d_widths=(8, 8),
-                             image_size=32, e_widths=(8, 8, 8)))
+    nets = build(
+        ModelConfig(
+            resolution=16,
+            z_dim=4,
+            g_widths=(8, 8),
+            d_widths=(8, 8),
+            image_size=32,
+            e_widths=(8, 8, 8),
+        )
+    )
     v = nets["V"].eval()
     gen = torch.Generator().manual_seed(0)
     procedural = (torch.rand(6, 16, 16, 16, generator=gen) > 0.5).to(torch.uint8)

@@ -148,3 +148,14 @@ def test_two_process_gloo_ddp(tmp_path: Path, tiny_data_root: Path) -> None:
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 4
+
+
+def test_colour_jitter_changes_colours_only_when_asked() -> None:
+    from training.train import augment_images
+
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    plain = augment_images(x, torch.Generator().manual_seed(1))
+    # no jitter: the same draws and result as before jitter existed (earlier stages unchanged)
+    assert torch.equal(plain, augment_images(x, torch.Generator().manual_seed(1), 0.0))
+    jittered = augment_images(x, torch.Generator().manual_seed(1), 0.3)
+    assert not torch.allclose(plain, jittered) and jittered.abs().max() <= 1
