@@ -28,6 +28,7 @@ FileRole = Literal[
     "voxel_encoder",  # voxels [B, 1, R, R, R] -> mu, logvar [B, Z]
     "concepts",  # .npz of named latent vectors
     "prior",  # .npz of a Gaussian mixture fitted to encoded training shapes (latent.prior)
+    "directions",  # .json of named edit directions (training/directions.py)
     "metrics",  # evaluation JSON
     "model_card",
     "preview",
@@ -124,7 +125,8 @@ class Manifest(_Strict):
         if len(set(paths)) != len(paths):
             raise ValueError("a file is listed twice")
         roles = [f.role for f in self.files]
-        for role in ("generator", "image_encoder", "voxel_encoder", "concepts", "prior"):
+        for role in ("generator", "image_encoder", "voxel_encoder", "concepts", "prior",
+                     "directions"):  # fmt: skip
             if roles.count(role) > 1:
                 raise ValueError(f"more than one file has role {role!r}")
         if "generator" not in roles:

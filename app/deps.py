@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.bundle import Manifest
+from app.directions import Directions
 from app.engine import Engine
 from app.errors import ApiError
 from app.latents import LatentSpace
@@ -25,6 +26,7 @@ class Loaded:
     manifest: Manifest
     engine: Engine
     space: LatentSpace
+    directions: Directions | None = None  # None: the bundle has no "directions" file
 
 
 async def get_loaded(request: Request) -> Loaded:

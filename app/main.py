@@ -20,12 +20,13 @@ from starlette.types import Scope
 from app import errors
 from app.bundle import BundleError, verify
 from app.deps import Loaded
+from app.directions import Directions
 from app.engine import BatchingConfig, Engine
 from app.errors import ProblemCORS
 from app.latents import Concepts, LatentSpace, MixturePrior
 from app.limits import BodyLimit, InFlightLimit, RequestDeadline, UnversionedAliases
 from app.observability import API_PREFIX, Metrics, RequestContext, csp_with_inline_scripts
-from app.routes import generate, meta, upload
+from app.routes import edit, generate, meta, upload
 from app.routes.openapi import with_bundle_facts
 from app.settings import Settings
 
@@ -61,9 +62,11 @@ def _load(settings: Settings) -> Loaded:
     entry = manifest.file("prior")
     prior = MixturePrior.load(settings.bundle_dir / entry.path) if entry else None
     space = LatentSpace(z, concepts, std=manifest.latent.std, prior=prior)
+    entry = manifest.file("directions")
+    directions = Directions.load(settings.bundle_dir / entry.path, z) if entry else None
     # 4. warm-up, so that readiness means the first request is fast
     engine.warm_up()
-    return Loaded(manifest, engine, space)
+    return Loaded(manifest, engine, space, directions)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -109,7 +112,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     app.state.metrics = metrics
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_s)
-    app.add_middleware(InFlightLimit, max_in_flight=settings.max_in_flight)  # inside: logged
+    app.add_middleware(
+        InFlightLimit, max_in_flight=settings.max_in_flight, wait_s=settings.admission_wait_s
+    )  # inside: logged
     app.add_middleware(RequestContext, metrics=metrics, api_key=settings.api_key)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     if settings.cors_origins:  # outside the limits and auth: their 401/413/503 carry CORS too
@@ -121,10 +126,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Gan3d-Latent", "X-Gan3d-Seed"],
         )
     app.include_router(generate.router)
+    app.include_router(edit.router)
     app.include_router(upload.router)
     app.include_router(meta.router)
     versioned = [
-        route.path for r in (generate.router, upload.router, meta.router) for route in r.routes
+        route.path
+        for r in (generate.router, edit.router, upload.router, meta.router)
+        for route in r.routes
     ]
     app.add_middleware(
         UnversionedAliases, first_segments={p.split("/")[2].split(".")[0] for p in versioned}

@@ -15,6 +15,7 @@ MAX_KEYFRAMES = 8
 MAX_STEPS = 32
 MAX_TERMS = 16
 MAX_EXEMPLARS = 32
+MAX_EDITS = 8
 MAX_LATENTS = 256  # latent references (seeds, latents, concepts) one request may resolve
 # meshing work one request may ask for: shapes x upsample^3 (a 32^3 shape at upsample 2 is 8)
 MAX_MESH_WORK = 512
@@ -162,4 +163,24 @@ class ArithmeticRequest(_Body):
     @model_validator(mode="after")
     def _latent_limit(self) -> ArithmeticRequest:
         _check_total([t.ref for t in self.terms])
+        return self
+
+
+class Edit(_Body):
+    direction: str = Field(min_length=1, max_length=200, description="a name from /v1/directions")
+    amount: float = Field(ge=-10, le=10, description="within the direction's own range")
+
+
+class EditRequest(_Body):
+    start: LatentRef
+    edits: list[Edit] = Field(min_length=1, max_length=MAX_EDITS)
+    steps: int | None = Field(
+        default=None, ge=1, le=MAX_STEPS, description="also return the path: steps + 1 frames"
+    )
+    output: Output = Output()
+
+    @model_validator(mode="after")
+    def _limits(self) -> EditRequest:
+        _check_total([self.start])
+        check_mesh_work(1 if self.steps is None else self.steps + 1, self.output)
         return self

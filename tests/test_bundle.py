@@ -23,7 +23,8 @@ from tests.tiny_bundle import generator_onnx
 def test_tiny_bundle_verifies(tiny_bundle: Path) -> None:
     m = verify(tiny_bundle)
     assert m.latent.size == 8 and m.voxel_resolution == 8
-    assert {f.role for f in m.files} == {"generator", "image_encoder", "voxel_encoder", "concepts"}
+    roles = {"generator", "image_encoder", "voxel_encoder", "concepts", "directions"}
+    assert {f.role for f in m.files} == roles
 
 
 def test_flipped_byte_fails_checksum(tiny_bundle: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,14 @@ def make_tiny_bundle(bundle_dir: Path, *, z: int = 8, r: int = 8, image_size: in
     encoder_onnx(bundle_dir / "voxel_encoder.onnx", in_shape=[1, r, r, r], z=z, input_name="voxels")
     rng = np.random.default_rng(2)
     np.savez(bundle_dir / "concepts.npz", chair=rng.normal(size=z).astype(np.float32))
+    directions = [
+        {"name": "chair.tall_back", "category": "chair", "kind": "binary", "low": -1.5,
+         "high": 1.5, "meaning": "+1 gives a chair a tall back",
+         "vector": rng.normal(size=z).tolist()},
+        {"name": "chair.pc1", "category": "chair", "kind": "discovered", "low": -3.0,
+         "high": 3.0, "meaning": "principal direction 1", "vector": rng.normal(size=z).tolist()},
+    ]  # fmt: skip
+    (bundle_dir / "directions.json").write_text(json.dumps({"directions": directions}))
 
     def sig(inputs: list[tuple[str, list]], outputs: list[tuple[str, list]]) -> OnnxSignature:
         return OnnxSignature(
@@ -112,6 +121,7 @@ def make_tiny_bundle(bundle_dir: Path, *, z: int = 8, r: int = 8, image_size: in
             sig([("voxels", ["batch", 1, r, r, r])], lat),
         ),
         file_entry(bundle_dir, "concepts.npz", "concepts"),
+        file_entry(bundle_dir, "directions.json", "directions"),
     ]
     manifest = Manifest(
         name="tiny-test",

@@ -29,6 +29,7 @@ from app.bundle import (
 from app.latents import MixturePrior
 from training.card import write_model_card
 from training.dataset import DATA_PRESETS, build, load_split
+from training.directions import fit_and_measure, save_directions
 from training.evaluate import evaluate, write_metrics
 from training.export import export_networks
 from training.previews import write_previews
@@ -65,6 +66,11 @@ def write_bundle(
         evaluation = evaluate(checkpoint, data_root=data_root, judge_steps=judge_steps)
     metrics, concepts, prior = evaluation
     metrics = {**metrics, "export_max_abs_error": {r: e for r, (_, _, e) in exported.items()}}
+    # edit directions, fitted here so that they follow the model (training/directions.py)
+    directions, metrics["directions"] = fit_and_measure(
+        checkpoint, data_root=data_root, threshold=metrics["threshold"], judge_steps=judge_steps
+    )
+    save_directions(directions, out / "directions.json")
     np.savez(out / "concepts.npz", **concepts)
     prior.save(out / "prior.npz")
     write_metrics(metrics, out / "metrics.json")
@@ -109,6 +115,7 @@ def write_bundle(
     # 4. the manifest, pinning every file
     files = [file_entry(out, fname, role, sig) for role, (fname, sig, _) in exported.items()]
     files.append(file_entry(out, "concepts.npz", "concepts"))
+    files.append(file_entry(out, "directions.json", "directions"))
     files.append(file_entry(out, "prior.npz", "prior"))
     files.append(file_entry(out, "metrics.json", "metrics"))
     files.append(file_entry(out, "MODEL_CARD.md", "model_card"))

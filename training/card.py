@@ -24,6 +24,7 @@ STAGE_TRAINS = {
     "joint": "G, E and V jointly",
     "voxel": "G and V; E idle",
     "image": "E only, against the frozen G and V",
+    "prototype": "E only, as a classifier over prototype codes of the frozen G and V",
 }
 
 
@@ -56,6 +57,15 @@ def write_model_card(
         "A 3D-VAE-GAN (Wu et al., NIPS 2016) trained by gan3d's own pipeline: a generator G",
         f"(z ∈ R^{m.z_dim} ~ N(0, I) -> {m.resolution}^3 occupancy probabilities), an image encoder",
         f"E ({m.image_size} px RGB -> z) and a voxel encoder V ({m.resolution}^3 -> z), exported to ONNX.",
+        *(
+            [
+                f"E answers with a softmax-weighted blend of {m.e_prototypes} prototype codes (V's",
+                "codes of train shapes) chosen by a classifier, not a regressed z",
+                "(training/prototypes.py).",
+            ]
+            if m.e_prototypes
+            else []
+        ),
         "",
         "## Data",
         "",
@@ -119,6 +129,7 @@ def write_model_card(
         "| " + " | ".join(f"{v:.3f}" for v in rec["per_category_at_best"].values()) + " |",
         "",
         *_real_metric_lines(metrics),
+        *_direction_lines(metrics.get("directions")),
         "## Previews",
         "",
         *[f"![{Path(p).stem}]({p})" for p in previews],
@@ -231,5 +242,33 @@ def _real_metric_lines(metrics: dict) -> list[str]:
         + f". The judge's own category accuracy on the real test voxels: "
         f"{_pct(real['judge_category_accuracy_on_real_test'])}. Procedural samples in one piece "
         f"after clean-up: {_pct(proc.get('single_piece_after_cleanup', float('nan')))}.",
+        "",
+    ]
+
+
+def _direction_lines(d: dict | None) -> list[str]:
+    """The edit directions' figures (training/directions.py), measured on procedural test."""
+    if not d:
+        return []
+    flips = d["binary_flip_rate"]
+    mono = d["continuous_monotonic_share"]
+    ident = d["identity_iou_vs_amount"]
+    good = sum(v >= 0.8 for v in flips.values())
+    return [
+        "## Edit directions",
+        "",
+        f"{d['count']} directions in `directions.json` (GET /v1/directions, POST /v1/edit):",
+        "binary and continuous ones per category from the training labels, two principal",
+        "directions per category. Measured on procedural test shapes of each category:",
+        "",
+        "- binary edits (+1 on shapes without the attribute, -1 on shapes with it) judged",
+        f"  flipped in >= 80% of cases: {good} of {len(flips)} directions —",
+        "  " + ", ".join(f"{k} {_pct(v)}" for k, v in sorted(flips.items(), key=lambda x: -x[1])),
+        "- continuous edits whose measured extent grows monotonically from -1 to +1 (height",
+        "  as the y extent, width and wingspan as the x extent; shapes are scaled to fit, so",
+        "  a tall object's height shows as a change of its other extents):",
+        "  " + ", ".join(f"{k} {_pct(v)}" for k, v in mono.items()),
+        "- identity, IoU of the edited shape with the start: "
+        + ", ".join(f"amount {a}: {v:.2f}" for a, v in ident.items()),
         "",
     ]

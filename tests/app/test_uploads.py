@@ -146,3 +146,30 @@ def test_encode_errors(client: TestClient) -> None:
     np.save(buf, np.zeros((4, 5, 6)))
     r = client.post("/v1/encode", files={"shape": ("grid.npy", buf.getvalue())})
     assert r.status_code == 400 and "cubic" in r.json()["detail"]
+
+
+def test_encode_refinement_steps_follow_the_fixed_point_rule(
+    client: TestClient, tiny_bundle: Path
+) -> None:
+    import onnxruntime as ort
+
+    grid = np.zeros((8, 8, 8), np.uint8)
+    grid[2:6, 1:7, 3:5] = 1
+    buf = io.BytesIO()
+    np.save(buf, grid)
+
+    def encode(**data) -> dict:
+        r = client.post("/v1/encode", files={"shape": ("g.npy", buf.getvalue())}, data=data)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    plain, once = encode(refine="0"), encode(refine="1")
+    assert plain["refine_steps"] == 0 and encode()["refine_steps"] == 3  # the default
+    g = ort.InferenceSession(str(tiny_bundle / "generator.onnx"))
+    v = ort.InferenceSession(str(tiny_bundle / "voxel_encoder.onnx"))
+    target = np.array([plain["latent"]], np.float32)
+    (decoded,) = g.run(None, {"z": target})
+    expect = target + 0.5 * (target - v.run(None, {"voxels": decoded})[0])
+    assert np.allclose(once["latent"], expect[0], atol=1e-5)
+    r = client.post("/v1/encode", files={"shape": ("g.npy", buf.getvalue())}, data={"refine": 9})
+    assert r.status_code == 422 and "refine" in r.text

@@ -137,10 +137,16 @@ def test_tiny_bundle_end_to_end(tmp_path: Path, tiny_data_root: Path) -> None:
         "image_encoder",
         "voxel_encoder",
         "concepts",
+        "directions",
         "metrics",
         "model_card",
         "preview",
     } <= roles
+    import json
+
+    directions = json.loads((out / "directions.json").read_text())["directions"]
+    assert directions and all(len(d["vector"]) == Z for d in directions)
+    assert "## Edit directions" in (out / "MODEL_CARD.md").read_text()
     card = (out / "MODEL_CARD.md").read_text()
     assert "python -m training train --preset tiny" in card and "| metric | target |" in card
     concepts = np.load(out / "concepts.npz")
@@ -157,8 +163,35 @@ def test_image_encoder_with_a_prototype_head_exports_with_parity(tmp_path: Path)
         e.proto.bank.normal_(0, 1, generator=gen)
         e.proto.ready.fill_(1)
     s = model.image_size
-    io = {"inputs": {"image": ["batch", 3, s, s]},
-          "outputs": {"mu": ["batch", model.z_dim], "logvar": ["batch", model.z_dim]}}
+    io = {
+        "inputs": {"image": ["batch", 3, s, s]},
+        "outputs": {"mu": ["batch", model.z_dim], "logvar": ["batch", model.z_dim]},
+    }
     for half in (False, True):
         _, err = export_onnx(e, tmp_path / f"e{half}.onnx", **io, half_weights=half)
         assert err <= (HALF_PARITY_TOLERANCE if half else 1e-4)
+
+
+def test_directions_fit_the_labels_they_are_named_after() -> None:
+    from training.dataset import attribute_names
+    from training.directions import fit_directions
+    from training.shapes import CATEGORY_NAMES
+
+    names = attribute_names()
+    rng = np.random.default_rng(0)
+    n, z = 80, 6
+    cats = np.full(n, CATEGORY_NAMES.index("chair"))
+    attrs = np.full((n, len(names)), np.nan, np.float32)
+    arms = (np.arange(n) % 2).astype(np.float32)  # half with armrests
+    seat = rng.uniform(0.3, 0.6, n).astype(np.float32)
+    attrs[:, names.index("has_armrests")] = arms
+    attrs[:, names.index("seat_height")] = seat
+    mu = rng.normal(0, 0.1, (n, z)).astype(np.float32)
+    mu[:, 0] += 2 * arms  # armrests live on axis 0, seat height on axis 1
+    mu[:, 1] += 10 * seat
+    found = {d.name: d for d in fit_directions(mu, cats, attrs, names)}
+    arms_dir, seat_dir = found["chair.has_armrests"], found["chair.seat_height"]
+    assert arms_dir.kind == "binary" and np.argmax(np.abs(arms_dir.vector)) == 0
+    assert abs(arms_dir.vector[0] - 2) < 0.2
+    assert seat_dir.kind == "continuous" and np.argmax(np.abs(seat_dir.vector)) == 1
+    assert {"chair.pc1", "chair.pc2"} <= set(found) and "sofa.has_armrests" not in found

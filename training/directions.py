@@ -1,0 +1,195 @@
+"""Edit directions in latent space, fitted at export from the train split's own labels, so they
+follow the model whenever it is retrained (served by GET /v1/directions and POST /v1/edit).
+
+1. supervised, per category and attribute, on voxel-encoder codes of train shapes:
+   - binary ("chair.has_armrests"): mean code with the attribute minus mean code without;
+     amount +1 adds it to a shape without, -1 removes it;
+   - continuous / discrete ("table.height"): mean code of the top quartile of the parameter
+     minus the bottom quartile's; amount +1 is about that change in the parameter (its size in
+     the parameter's units is in the meaning);
+2. discovered: per category, the two principal directions of its codes (PCA, as GANSpace does
+   for 2D GANs), amount 1 = one standard deviation;
+3. measured on test shapes (``direction_metrics``): binary edits judged flipped, continuous
+   edits whose measured extent moves monotonically, and identity (IoU with the start) vs amount.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.shapes import CATEGORY_NAMES, all_attributes
+
+AMOUNT_RANGE = 1.5  # supervised directions: amounts in [-1.5, 1.5]
+PCA_RANGE = 3.0  # discovered: +-3 standard deviations
+PCA_PER_CATEGORY = 2
+MIN_EXEMPLARS = 5  # per side of a supervised direction
+IDENTITY_AMOUNTS = (0.25, 0.5, 1.0)
+SLIDER_AMOUNTS = (-1.0, -0.5, 0.0, 0.5, 1.0)
+# continuous parameters measured on decoded voxels as an occupied extent along an axis
+# (0 = x, width; 1 = y, height); the others (seat height, back height, ...) are not measured
+EXTENT_AXIS = {"height": 1, "width": 0, "wingspan": 0}
+
+
+@dataclass(frozen=True)
+class Direction:
+    name: str  # "<category>.<attribute>" or "<category>.pc<k>"
+    category: str
+    kind: str  # binary | continuous | discrete | discovered
+    low: float
+    high: float
+    meaning: str
+    vector: list[float]  # [Z]
+
+
+def fit_directions(
+    mu: np.ndarray, cats: np.ndarray, attrs: np.ndarray, attr_names: list[str]
+) -> list[Direction]:
+    """mu [N, Z] codes, cats [N] int, attrs [N, A] (NaN = not applicable) -> directions."""
+    out: list[Direction] = []
+    for attr, kind, categories in all_attributes():
+        col = attrs[:, attr_names.index(attr)]
+        for cat in categories:
+            sel = (cats == CATEGORY_NAMES.index(cat)) & ~np.isnan(col)
+            y, z = col[sel], mu[sel]
+            if kind == "binary":
+                on, off = y == 1.0, y == 0.0
+                if on.sum() < MIN_EXEMPLARS or off.sum() < MIN_EXEMPLARS:
+                    continue
+                vec = z[on].mean(0) - z[off].mean(0)
+                what = attr.replace("_", " ")
+                meaning = f"+1 gives a {cat} {what}, -1 takes it away"
+            else:
+                lo, hi = np.quantile(y, [0.25, 0.75]) if len(y) else (0.0, 0.0)
+                low, high = y <= lo, y >= hi
+                if hi <= lo or low.sum() < MIN_EXEMPLARS or high.sum() < MIN_EXEMPLARS:
+                    continue
+                vec = z[high].mean(0) - z[low].mean(0)
+                delta = float(y[high].mean() - y[low].mean())
+                what = attr.replace("_", " ")
+                meaning = f"+1 raises a {cat}'s {what} by about {delta:.2f} (shape units)"
+            out.append(Direction(f"{cat}.{attr}", cat, kind, -AMOUNT_RANGE, AMOUNT_RANGE,
+                                 meaning, vec.astype(np.float32).tolist()))  # fmt: skip
+    for ci, cat in enumerate(CATEGORY_NAMES):
+        z = mu[cats == ci]
+        if len(z) < 2 * PCA_PER_CATEGORY:
+            continue
+        z = z - z.mean(0)
+        _, s, vt = np.linalg.svd(z, full_matrices=False)
+        for k in range(PCA_PER_CATEGORY):
+            std = s[k] / np.sqrt(len(z) - 1)
+            share = s[k] ** 2 / (s**2).sum()
+            meaning = (f"the {cat} codes' principal direction {k + 1} "
+                       f"({share:.0%} of their variance); 1 = one standard deviation")  # fmt: skip
+            out.append(Direction(f"{cat}.pc{k + 1}", cat, "discovered", -PCA_RANGE, PCA_RANGE,
+                                 meaning, (vt[k] * std).astype(np.float32).tolist()))  # fmt: skip
+    return out
+
+
+def save_directions(directions: list[Direction], path: Path) -> Path:
+    path.write_text(json.dumps({"directions": [asdict(d) for d in directions]}))
+    return path
+
+
+def _extent(vox: np.ndarray, axis: int) -> np.ndarray:
+    """vox [N, R, R, R] bool -> occupied extent along ``axis`` in cells [N] (0 when empty)."""
+    other = tuple(a for a in (1, 2, 3) if a != axis + 1)
+    filled = vox.any(axis=other)  # [N, R]
+    first = filled.argmax(1)
+    last = filled.shape[1] - 1 - filled[:, ::-1].argmax(1)
+    return np.where(filled.any(1), last - first + 1, 0)
+
+
+def direction_metrics(
+    directions: list[Direction],
+    *,
+    test_mu: np.ndarray,
+    test_cats: np.ndarray,
+    test_attrs: np.ndarray,
+    attr_names: list[str],
+    decode,  # z [N, Z] -> occupancy probabilities [N, R, R, R]
+    judge,  # judge.predict(vox) -> (category probs, binary attribute probs)
+    binary_names: list[str],
+    threshold: float,
+) -> dict:
+    """Step 3, on test shapes of each direction's category."""
+    flips, monotonic, identity = {}, {}, {a: [] for a in IDENTITY_AMOUNTS}
+    for d in directions:
+        ci = CATEGORY_NAMES.index(d.category)
+        vec = np.asarray(d.vector, np.float32)
+        start = test_mu[test_cats == ci]
+        if not len(start):
+            continue
+        base = decode(start) > threshold
+        for a in IDENTITY_AMOUNTS:
+            edited = decode(start + a * vec) > threshold
+            inter = (base & edited).sum((1, 2, 3))
+            union = np.maximum((base | edited).sum((1, 2, 3)), 1)
+            identity[a].append(float((inter / union).mean()))
+        attr = d.name.split(".", 1)[1]
+        if d.kind == "binary":
+            col = test_attrs[test_cats == ci, attr_names.index(attr)]
+            ai = binary_names.index(attr)
+            done = []
+            for sign, has in ((1.0, 0.0), (-1.0, 1.0)):
+                sel = col == has
+                if sel.any():
+                    _, probs = judge.predict(decode(start[sel] + sign * vec) > threshold)
+                    done += list((probs[:, ai] > 0.5) != bool(has))
+            if done:
+                flips[d.name] = float(np.mean(done))
+        elif d.kind != "discovered" and attr in EXTENT_AXIS:
+            ext = np.stack([_extent(decode(start + a * vec) > threshold, EXTENT_AXIS[attr])
+                            for a in SLIDER_AMOUNTS], 1)  # fmt: skip
+            steps = np.diff(ext, axis=1)
+            ok = (steps >= 0).all(1) & (ext[:, -1] > ext[:, 0])
+            monotonic[d.name] = float(ok.mean())
+    return {
+        "count": len(directions),
+        "binary_flip_rate": flips,
+        "continuous_monotonic_share": monotonic,
+        "identity_iou_vs_amount": {str(a): float(np.mean(v)) for a, v in identity.items() if v},
+    }
+
+
+def fit_and_measure(
+    checkpoint: Path, *, data_root: Path, threshold: float, judge_steps: int = 400, seed: int = 0
+) -> tuple[list[Direction], dict]:
+    """Steps 1-3 for a trained checkpoint (the export calls this): fitted on procedural and real
+    train codes (real models carry no attributes: they shape only the discovered directions),
+    measured on the procedural test split with the evaluation's judge (same data, same seed)."""
+    from training.dataset import DATA_PRESETS, attribute_names, build, load_split
+    from training.evaluate import _real_splits, _voxels_input, decode, encode
+    from training.judge import BINARY, binary_targets, train_judge
+    from training.train import load_networks
+
+    cfg, nets, _ = load_networks(checkpoint)
+    folder = build(DATA_PRESETS[cfg.data], data_root)
+    train, test = load_split(folder, "train"), load_split(folder, "test")
+    real = _real_splits(cfg, data_root)["train"]
+    pool = {k: np.concatenate([train[k], real[k]]) for k in ("voxels", "category", "attrs")}
+    names = attribute_names()
+    mu = encode(nets["V"], _voxels_input(pool["voxels"]))
+    directions = fit_directions(mu, pool["category"], pool["attrs"], names)
+    judge = train_judge(
+        pool["voxels"],
+        pool["category"],
+        binary_targets(pool["attrs"], names),
+        steps=judge_steps,
+        seed=seed,
+    )
+    metrics = direction_metrics(
+        directions,
+        test_mu=encode(nets["V"], _voxels_input(test["voxels"])),
+        test_cats=test["category"],
+        test_attrs=test["attrs"],
+        attr_names=names,
+        decode=lambda z: decode(nets["G"], z),
+        judge=judge,
+        binary_names=BINARY,
+        threshold=threshold,
+    )
+    return directions, metrics
