@@ -113,6 +113,8 @@ class Manifest(_Strict):
     axis_order: Literal["xyz"] = "xyz"  # voxel array axes; y is up, +z is the front
     image: ImageSpec | None = None
     threshold: float = Field(default=0.5, gt=0, lt=1)
+    # /v1/reconstruct's default threshold (chosen on single-view validation); None: threshold
+    image_threshold: float | None = Field(default=None, gt=0, lt=1)
     categories: list[str] = Field(default_factory=list)
     attributes: list[AttributeSpec] = Field(default_factory=list)
     files: list[FileEntry]

@@ -170,7 +170,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if state.loaded is None:
             return doc
         space = state.loaded.space
-        app.openapi_schema = with_bundle_facts(doc, space.concepts.names(), space.size)
+        directions = state.loaded.directions.names() if state.loaded.directions else None
+        app.openapi_schema = with_bundle_facts(doc, space.concepts.names(), space.size, directions)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

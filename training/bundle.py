@@ -88,6 +88,7 @@ def write_bundle(
         test,
         out / "previews",
         threshold=metrics["threshold"],
+        image_threshold=metrics.get("image_threshold"),
         size=preview_size,
         real_test=real_test,
     )
@@ -127,6 +128,7 @@ def write_bundle(
         voxel_resolution=cfg.model.resolution,
         image=ImageSpec(size=cfg.model.image_size),
         threshold=metrics["threshold"],
+        image_threshold=metrics.get("image_threshold"),
         categories=list(CATEGORY_NAMES),
         attributes=[AttributeSpec(name=n, kind=k, categories=c) for n, k, c in all_attributes()],
         files=files,

@@ -121,7 +121,7 @@ PRESETS: dict[str, TrainConfig] = {
     # and V. Run 1 trained E jointly throughout and reached test IoU 0.57 (train 0.64): E, not
     # G (voxel autoencoder 0.89), was the limit, and a joint step pays G's cost for E twice.
     # v3: 40% of every batch from real models (Debian packages, training/realset.py), mirror
-    # augmentation; ~90 min on 2 cores.
+    # augmentation; ~98 min on 2 cores, plus ~36 min for the two prototype stages (3.2).
     "cpu": TrainConfig(
         preset="cpu",
         data="cpu",

@@ -29,6 +29,7 @@ from training.judge import BINARY, Judge
 from training.shapes import CATEGORY_NAMES
 
 SAMPLES_FOR_PIECES = 200
+REFINE_STEPS, REFINE_RATE = 3, 0.5  # as /v1/encode's default (app/routes/upload.py)
 PLAIN_BACKGROUNDS = ("white", "plain")
 
 
@@ -62,6 +63,7 @@ def evaluate_real(
     judge: Judge,
     prior: MixturePrior,
     threshold: float,
+    image_threshold: float | None = None,
     seed: int = 0,
 ) -> dict:
     """Metrics on the real test split (see the module doc)."""
@@ -73,7 +75,7 @@ def evaluate_real(
     # upload path (object found and framed by app/images.py), as a user's photo would go
     imgs = real_test["images"].reshape(n * views, *real_test["images"].shape[2:])
     probs = decode(g, encode(e, service_inputs(imgs)))
-    rec = probs > threshold
+    rec = probs > (threshold if image_threshold is None else image_threshold)
     gt_v, cat_v = np.repeat(gt, views, axis=0), np.repeat(cats, views)
     scores = iou(rec, gt_v)
     pc, _ = judge.predict(rec)
@@ -96,6 +98,11 @@ def evaluate_real(
     # 2. mesh round trip through the voxel encoder (what /v1/encode + decode does)
     mu = encode(v, gt[:, None].astype(np.float32))
     round_trip = iou(decode(g, mu) > threshold, gt)
+    # ... and with /v1/encode's default refinement: z <- z + rate (V(x) - V(G(z)))
+    z = mu
+    for _ in range(REFINE_STEPS):
+        z = z + REFINE_RATE * (mu - encode(v, decode(g, z)[:, None]))
+    refined = iou(decode(g, z) > threshold, gt)
     # 3-4. prior samples: one piece after clean-up; 1-NNA against the real test shapes
     rng = np.random.default_rng(seed)
     z = np.stack([prior.sample(int(s)) for s in rng.integers(0, 2**62, SAMPLES_FOR_PIECES)])
@@ -108,6 +115,8 @@ def evaluate_real(
         "renders_per_model": views,
         "reconstruction": recon,
         "mesh_round_trip_iou": float(round_trip.mean()),
+        "mesh_round_trip_iou_refined": float(refined.mean()),
+        "refine_steps": REFINE_STEPS,
         "mesh_round_trip_per_category": {
             c: float(round_trip[cats == i].mean())
             for i, c in enumerate(CATEGORY_NAMES)

@@ -35,11 +35,14 @@ def write_previews(
     out: Path,
     *,
     threshold: float,
+    image_threshold: float | None = None,
     size: int = 128,
     seed: int = 0,
     real_test: dict | None = None,
 ) -> list[Path]:
-    """-> paths of the PNGs written under ``out``."""
+    """-> paths of the PNGs written under ``out``. Shapes from photos are drawn at
+    ``image_threshold`` (default: ``threshold``), as /v1/reconstruct serves them."""
+    t_img = threshold if image_threshold is None else image_threshold
     g, e = nets["G"], nets["E"]
     rng = np.random.default_rng(seed)
     paths = []
@@ -72,15 +75,23 @@ def write_previews(
     pairs = []
     for img, p in zip(test["images"][idx, 0], probs, strict=True):
         photo = np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
-        pairs += [photo, render_grid(p, threshold=threshold, size=size)]
+        pairs += [photo, render_grid(p, threshold=t_img, size=size)]
     paths.append(save_png(tile(pairs, 6), out / "reconstructions.png"))
     if real_test is not None:
-        paths += _real_previews(nets, real_test, out, threshold=threshold, size=size)
+        paths += _real_previews(
+            nets, real_test, out, threshold=threshold, image_threshold=t_img, size=size
+        )
     return paths
 
 
 def _real_previews(
-    nets: dict[str, nn.Module], real: dict, out: Path, *, threshold: float, size: int
+    nets: dict[str, nn.Module],
+    real: dict,
+    out: Path,
+    *,
+    threshold: float,
+    image_threshold: float,
+    size: int,
 ) -> list[Path]:
     """Real test models (never trained on): a held-out render on white and one on a photograph
     -> the service's upload path -> G; and the model's voxels -> V -> G (mesh round trip).
@@ -100,8 +111,8 @@ def _real_previews(
         truth = real["voxels"][i].astype(np.float32)
         round_trip = decode(g, encode(v, truth[None, None]))[0]
         big = [np.asarray(Image.fromarray(s).resize((size, size), Image.BICUBIC)) for s in shots]
-        rows += [big[0], render_grid(probs[0], threshold=threshold, size=size), big[1],
-                 render_grid(probs[1], threshold=threshold, size=size),
+        rows += [big[0], render_grid(probs[0], threshold=image_threshold, size=size), big[1],
+                 render_grid(probs[1], threshold=image_threshold, size=size),
                  render_grid(truth, size=size), render_grid(round_trip, threshold=threshold,
                                                             size=size)]  # fmt: skip
         name = CATEGORY_NAMES[int(real["category"][i])]

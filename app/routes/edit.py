@@ -13,7 +13,7 @@ from app.results import shapes_response
 from app.routes.openapi import COMMON, SHAPE_FILES, errors
 from app.schemas import EditRequest
 
-router = APIRouter(prefix="/v1", tags=["edit"])
+router = APIRouter(prefix="/v1", tags=["edit"], responses=errors(*COMMON))
 
 
 @router.get("/directions", summary="the bundle's edit directions (sliders)")

@@ -54,9 +54,12 @@ SHAPE_FILES: dict[int | str, dict[str, Any]] = {
 }  # fmt: skip
 
 
-def with_bundle_facts(doc: dict[str, Any], names: list[str], z_size: int) -> dict[str, Any]:
+def with_bundle_facts(
+    doc: dict[str, Any], names: list[str], z_size: int, directions: list[str] | None = None
+) -> dict[str, Any]:
     """What the served bundle fixes, in the document: every string schema of a property or
     query parameter named ``concept`` gets the enum ``names`` (the bundle's concepts), every
+    ``direction`` the enum ``directions`` (its edit directions), every
     ``latent`` array exactly ``z_size`` float32 items: what clients and fuzzers may send."""
 
     def typed(schema: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -68,6 +71,9 @@ def with_bundle_facts(doc: dict[str, Any], names: list[str], z_size: int) -> dic
     for schema in doc.get("components", {}).get("schemas", {}).values():
         for s in strings(schema.get("properties", {}).get("concept", {})):
             s["enum"] = names
+        for s in strings(schema.get("properties", {}).get("direction", {})):
+            if directions:
+                s["enum"] = directions
         for s in typed(schema.get("properties", {}).get("latent", {}), "array"):
             s["minItems"] = s["maxItems"] = z_size
             s["items"] = {**s.get("items", {}), "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}

@@ -58,7 +58,11 @@ async def reconstruct(
     z = await loaded.engine.encode_image(x[None], settings.request_timeout_s)
     probs = await loaded.engine.generate(z, settings.request_timeout_s)
     return await shapes_response(
-        probs, z, out, threshold=out.threshold or m.threshold, name="reconstruction"
+        probs,
+        z,
+        out,
+        threshold=out.threshold or m.image_threshold or m.threshold,
+        name="reconstruction",
     )
 
 

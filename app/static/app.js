@@ -37,8 +37,16 @@ function latentFromHeader(resp) {
   return Array.from(new Float32Array(bytes.buffer));
 }
 
-function show(blob, latent, name, extra = "") {
+let editStart = null; // the latent the Edit sliders move from (the last shape not made by them)
+let directions = []; // from GET /v1/directions
+
+function show(blob, latent, name, extra = "", fromEdit = false) {
   current = { blob, latent, name };
+  if (!fromEdit) {
+    editStart = latent;
+    $("edit-amount").value = "0";
+    $("edit-amount-value").textContent = "0.0";
+  }
   if (viewer.dataset.url) URL.revokeObjectURL(viewer.dataset.url);
   const url = URL.createObjectURL(blob);
   viewer.dataset.url = url;
@@ -181,4 +189,48 @@ $("dl-voxels").addEventListener("click", async () => {
   if (resp) download(await resp.blob(), `${current.name}.npy`);
 });
 
+async function loadDirections() {
+  const resp = await call("v1/directions", {}, "directions");
+  if (!resp) return;
+  directions = (await resp.json()).directions;
+  const select = $("edit-direction");
+  select.innerHTML = "";
+  for (const d of directions) select.add(new Option(`${d.name} (${d.kind})`, d.name));
+  $("edit-panel").hidden = directions.length === 0;
+  describeDirection();
+}
+
+function describeDirection() {
+  const d = directions.find((x) => x.name === $("edit-direction").value);
+  if (!d) return;
+  $("edit-amount").min = String(d.range[0]);
+  $("edit-amount").max = String(d.range[1]);
+  $("edit-meaning").textContent = d.meaning;
+}
+
+let editTimer = null;
+async function applyEdit() {
+  if (!editStart) {
+    showError("Make a shape first (sample, interpolate, arithmetic or a photo), then edit it.");
+    return;
+  }
+  const amount = Number($("edit-amount").value);
+  const direction = $("edit-direction").value;
+  const body = { start: { latent: editStart }, edits: [{ direction, amount }] };
+  const resp = await call("v1/edit", json(body), "edit");
+  if (!resp) return;
+  show(await resp.blob(), latentFromHeader(resp), "edit", ` (${direction} ${amount.toFixed(1)})`, true);
+}
+
+$("edit-direction").addEventListener("change", () => {
+  describeDirection();
+  applyEdit();
+});
+$("edit-amount").addEventListener("input", () => {
+  $("edit-amount-value").textContent = Number($("edit-amount").value).toFixed(1);
+  clearTimeout(editTimer); // debounced: one request once the slider rests for 250 ms
+  editTimer = setTimeout(applyEdit, 250);
+});
+
 loadConcepts();
+loadDirections();

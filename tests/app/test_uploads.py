@@ -173,3 +173,22 @@ def test_encode_refinement_steps_follow_the_fixed_point_rule(
     assert np.allclose(once["latent"], expect[0], atol=1e-5)
     r = client.post("/v1/encode", files={"shape": ("g.npy", buf.getvalue())}, data={"refine": 9})
     assert r.status_code == 422 and "refine" in r.text
+
+
+def test_reconstruct_uses_the_bundles_image_threshold(tiny_bundle: Path) -> None:
+    from app.bundle import load_manifest, write_manifest
+    from app.main import create_app
+    from tests.app.conftest import tiny_settings
+
+    manifest = load_manifest(tiny_bundle)
+    write_manifest(
+        tiny_bundle, manifest.model_copy(update={"threshold": 0.6, "image_threshold": 0.3})
+    )
+    buf = io.BytesIO()
+    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(buf, format="PNG")
+    envelope = {"output": '{"format": "npy", "envelope": true}'}
+    with TestClient(create_app(tiny_settings(tiny_bundle))) as c:
+        r = c.post("/v1/reconstruct", files={"image": ("x.png", buf.getvalue())}, data=envelope)
+        assert r.status_code == 200 and r.json()["threshold"] == 0.3
+        r = c.post("/v1/sample", json={"seeds": [1], "output": {"envelope": True}})
+        assert r.json()["threshold"] == 0.6

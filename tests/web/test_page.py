@@ -161,3 +161,23 @@ def test_api_docs_render_offline(page, server: str) -> None:
     context.close()
     assert ops >= 8 and "gan3d" in title and not errors, errors
     assert not [u for u in outside if not u.startswith("data:")], outside
+
+
+def test_edit_slider_moves_the_current_shape(page) -> None:
+    p, errors = page
+    errors.clear()  # the module's page is shared: an earlier test provokes a 422 on purpose
+    p.fill("#seed", "5")
+    p.select_option("#concept", "chair")
+    before = _loads(p)
+    p.click("#sample-btn")
+    _wait_render(p, before)
+    p.click("#edit-panel summary")
+    options = p.eval_on_selector_all("#edit-direction option", "os => os.map(o => o.value)")
+    assert "chair.tall_back" in options  # the shipped bundle's directions are listed
+    p.select_option("#edit-direction", "chair.tall_back")
+    p.wait_for_function("() => document.querySelector('#info').textContent.includes('edit')")
+    before = _loads(p)
+    p.fill("#edit-amount", "1")
+    p.dispatch_event("#edit-amount", "input")
+    _wait_render(p, before)
+    assert "chair.tall_back 1.0" in p.inner_text("#info") and not errors, errors
