@@ -45,13 +45,15 @@ def check_latent(z: list[float] | np.ndarray, size: int) -> np.ndarray:
 
 def lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     """a, b [Z]; t [N] in [0, 1] -> [N, Z]."""
-    t = np.asarray(t, dtype=np.float32)[:, None]
+    t = np.asarray(t, dtype=np.float64)[:, None]
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return ((1 - t) * a + t * b).astype(np.float32)
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Spherical interpolation (keeps the norm typical of prior samples). -> [N, Z];
     falls back to lerp when a and b are (anti)parallel or zero, where slerp is undefined."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)  # norms of float32 overflow
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     if na == 0 or nb == 0:
         return lerp(a, b, t)
@@ -72,7 +74,10 @@ def path(keyframes: list[np.ndarray], steps: int, *, method: str = "slerp") -> n
     fn = slerp if method == "slerp" else lerp
     t = np.arange(steps) / steps
     frames = [fn(a, b, t) for a, b in itertools.pairwise(keyframes)]
-    return np.concatenate([*frames, keyframes[-1][None].astype(np.float32)])
+    out = np.concatenate([*frames, keyframes[-1][None].astype(np.float32)])
+    if not np.isfinite(out).all():  # e.g. keyframes near float32's limit, cast after arithmetic
+        raise LatentError("the path between these keyframes leaves float32; use smaller latents")
+    return out
 
 
 def weighted_sum(terms: list[tuple[float, np.ndarray]]) -> np.ndarray:

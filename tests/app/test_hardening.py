@@ -72,6 +72,23 @@ def test_latents_overflowing_float32_are_400(client: TestClient, terms: list) ->
     _problem(r, 400, "float32")
 
 
+@pytest.mark.parametrize("method", ["slerp", "lerp"])
+def test_paths_between_huge_latents_are_finite_or_400(client: TestClient, method: str) -> None:
+    # found by schemathesis: float32 norms overflowed in slerp, and the frames' JSON then 500'd
+    big = [3.3e38] * Z
+    body = {"keyframes": [{"latent": big}, {"latent": [-x for x in big]}], "method": method,
+            "steps": 2, "output": {"format": "npy"}}  # fmt: skip
+    r = client.post("/v1/interpolate", json=body)
+    assert r.status_code in (200, 400), r.text
+    if r.status_code == 400:
+        _problem(r, 400, "float32")
+    else:
+        assert all(np.isfinite(s["latent"]).all() for s in r.json()["shapes"])
+    body["keyframes"] = [{"latent": big}, {"latent": [x / 2 for x in big]}]
+    r = client.post("/v1/interpolate", json=body)
+    assert r.status_code in (200, 400), r.text
+
+
 def test_empty_concept_is_refused_everywhere(client: TestClient) -> None:
     _problem(client.post("/v1/sample", json={"concept": ""}), 422)
     _problem(client.get("/v1/shapes/3.npy?concept="), 422)
