@@ -25,9 +25,11 @@ class Settings(BaseSettings):
     # missing is logged as a warning.
     providers: Annotated[list[str], NoDecode] = []
     intra_op_threads: int = Field(default=0, ge=0)  # 0 = one per physical core
-    # ORT's intra-op threads busy-wait between operators (ORT's default); off, they sleep and
-    # leave the cores to other work. On 2 cores under wrk, on was as fast or faster (3 of 3 runs)
-    ort_spinning: bool = True
+    # ORT's intra-op threads busy-wait between operators (ORT's default) when on; off, they sleep
+    # and leave the cores to the event loop and meshing. Off by default: on 2 cores, alternating
+    # runs of bench/service.py served 88-92% of the bare model at 32 clients vs 81-83% on, and
+    # the overload bench's liveness p99 fell (README); a lone request costs ~1-2 ms more
+    ort_spinning: bool = False
     max_batch: int = Field(default=32, ge=1, le=1024)  # rows per ONNX Runtime call
     max_wait_ms: float = Field(default=0.0, ge=0, le=1000)  # extra batching wait (0 = greedy)
     queue_size: int = Field(default=256, ge=1)  # waiting requests per network before 503
