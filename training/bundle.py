@@ -91,6 +91,7 @@ def write_bundle(
         image_threshold=metrics.get("image_threshold"),
         size=preview_size,
         real_test=real_test,
+        directions=directions,
     )
     summary = TrainingSummary(
         preset=cfg.preset,

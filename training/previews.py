@@ -39,6 +39,7 @@ def write_previews(
     size: int = 128,
     seed: int = 0,
     real_test: dict | None = None,
+    directions: list | None = None,
 ) -> list[Path]:
     """-> paths of the PNGs written under ``out``. Shapes from photos are drawn at
     ``image_threshold`` (default: ``threshold``), as /v1/reconstruct serves them."""
@@ -77,6 +78,8 @@ def write_previews(
         photo = np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
         pairs += [photo, render_grid(p, threshold=t_img, size=size)]
     paths.append(save_png(tile(pairs, 6), out / "reconstructions.png"))
+    if directions:
+        paths.append(_direction_preview(g, concepts, directions, out, threshold, size))
     if real_test is not None:
         paths += _real_previews(
             nets, real_test, out, threshold=threshold, image_threshold=t_img, size=size
@@ -118,3 +121,26 @@ def _real_previews(
         name = CATEGORY_NAMES[int(real["category"][i])]
         labels += [f"{name}: photo", "-> shape", "photo", "-> shape", "its voxels", "-> encode"]
     return [save_png(tile(rows, 6, labels), out / "real_test.png")]
+
+
+DIRECTION_AMOUNTS = (-1.0, -0.5, 0.0, 0.5, 1.0)  # in units of each direction's range end
+
+
+def _direction_preview(g, concepts, directions, out: Path, threshold: float, size: int) -> Path:
+    """Every discovered direction and each category's first binary one: the category's concept
+    moved to -high .. +high along it (the middle column is the concept itself)."""
+    rows, labels = [], []
+    shown = [d for d in directions if d.kind == "discovered"]
+    for cat in CATEGORY_NAMES:
+        first = next((d for d in directions if d.category == cat and d.kind == "binary"), None)
+        shown += [first] if first else []
+    shown.sort(key=lambda d: (CATEGORY_NAMES.index(d.category), d.kind != "binary", d.name))
+    small = max(64, size // 2)
+    for d in shown:
+        if d.category not in concepts:
+            continue
+        z = concepts[d.category] + np.outer(np.asarray(DIRECTION_AMOUNTS) * d.high, d.vector)
+        rows += [render_grid(p, threshold=threshold, size=small) for p in decode(g, z)]
+        labels += [d.name, *(f"{a * d.high:+.1f}" for a in DIRECTION_AMOUNTS[1:])]
+    # two directions a row
+    return save_png(tile(rows, 2 * len(DIRECTION_AMOUNTS), labels), out / "directions.png")

@@ -46,6 +46,8 @@ function show(blob, latent, name, extra = "", fromEdit = false) {
     editStart = latent;
     $("edit-amount").value = "0";
     $("edit-amount-value").textContent = "0.0";
+    // a sample around a category concept gets that category's sliders; other shapes get all
+    fillDirections(name === "sample" ? $("concept").value || null : null);
   }
   if (viewer.dataset.url) URL.revokeObjectURL(viewer.dataset.url);
   const url = URL.createObjectURL(blob);
@@ -193,10 +195,19 @@ async function loadDirections() {
   const resp = await call("v1/directions", {}, "directions");
   if (!resp) return;
   directions = (await resp.json()).directions;
-  const select = $("edit-direction");
-  select.innerHTML = "";
-  for (const d of directions) select.add(new Option(`${d.name} (${d.kind})`, d.name));
   $("edit-panel").hidden = directions.length === 0;
+  fillDirections(null);
+}
+
+function fillDirections(category) {
+  const select = $("edit-direction");
+  const keep = select.value;
+  const shown = directions.filter((d) => !category || d.category === category);
+  select.innerHTML = "";
+  for (const d of shown.length ? shown : directions) {
+    select.add(new Option(`${d.name} (${d.kind})`, d.name));
+  }
+  if ([...select.options].some((o) => o.value === keep)) select.value = keep;
   describeDirection();
 }
 
