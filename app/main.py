@@ -19,6 +19,7 @@ from starlette.types import Scope
 
 from app import errors
 from app.bundle import BundleError, verify
+from app.cache import ByteLRU
 from app.deps import Loaded
 from app.directions import Directions
 from app.engine import BatchingConfig, Engine
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.gan3d = state
     app.state.settings = settings
+    app.state.shape_cache = ByteLRU(settings.shape_cache_bytes)
     errors.install(app)
     metrics = Metrics()
     app.state.metrics = metrics

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=64, ge=1)
     admission_wait_s: float = Field(default=1.0, ge=0, le=30)  # 0 = refuse at once
     request_timeout_s: float = Field(default=30.0, gt=0)  # per-request deadline -> 504
+    # GET /v1/shapes/... responses kept in memory (least recently used out); 0 = no cache
+    shape_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # body limit -> 413
     max_image_pixels: int = Field(default=16_000_000, ge=1)  # decoded image limit -> 400
     cors_origins: list[str] = []  # allowed browser origins (JSON list); empty = no CORS

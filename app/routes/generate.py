@@ -9,6 +9,7 @@ import numpy as np
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from app import latents
+from app.cache import ByteLRU, Cached
 from app.deps import LoadedDep, SettingsDep
 from app.results import shapes_response
 from app.routes.openapi import COMMON, SHAPE_FILES, errors
@@ -88,6 +89,10 @@ async def shape_by_seed(
     headers = {"ETag": etag, "Cache-Control": "public, max-age=86400"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
+    cache: ByteLRU = request.app.state.shape_cache
+    hit = cache.get(etag)  # the ETag names the bundle, path and query: the same bytes
+    if hit is not None:
+        return Response(hit.body, media_type=hit.media_type, headers={**hit.headers, **headers})
     body = SampleRequest(
         seeds=[seed],
         concept=concept,
@@ -95,5 +100,9 @@ async def shape_by_seed(
         output=Output(format=fmt, threshold=threshold, upsample=upsample, envelope=False),
     )
     response = await sample(body, loaded, settings)
+    own = {
+        k: v for k, v in response.headers.items() if k.lower().startswith(("x-gan3d", "content-d"))
+    }
+    cache.put(etag, Cached(bytes(response.body), response.media_type, own))
     response.headers.update(headers)
     return response
