@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -79,6 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             state.loaded = _load(settings)
             state.loaded.engine.start()
+            # what start-up made lives as long as the process: out of the cyclic collector's
+            # way, so that its full collections stay short (they stall the event loop)
+            gc.collect()
+            gc.freeze()
             state.not_ready_reason = ""
             log.info("serving bundle %s", settings.bundle_dir)
         except BundleError as e:
