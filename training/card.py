@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from app.bundle import TrainingSummary
 
 TARGETS = {  # the shipped-model targets (issue "Ship a trained default model")
@@ -271,6 +273,20 @@ def _direction_lines(d: dict | None) -> list[str]:
         "- binary edits (+1 on shapes without the attribute, -1 on shapes with it) judged",
         f"  flipped in >= 80% of cases: {good} of {len(flips)} directions —",
         "  " + ", ".join(f"{k} {_pct(v)}" for k, v in sorted(flips.items(), key=lambda x: -x[1])),
+        *(
+            [
+                f"- the category's other binary attributes keep their judged value in "
+                f"{_pct(np.mean(list(d['binary_others_kept'].values())))} of cases (mean over "
+                "binary edits; lowest: "
+                + ", ".join(
+                    f"{k} {_pct(v)}"
+                    for k, v in sorted(d["binary_others_kept"].items(), key=lambda x: x[1])[:3]
+                )
+                + ")"
+            ]
+            if d.get("binary_others_kept")
+            else []
+        ),
         "- continuous edits whose measured extent grows monotonically from -1 to +1 (height",
         "  as the y extent, width and wingspan as the x extent; shapes are scaled to fit, so",
         "  a tall object's height shows as a change of its other extents):",

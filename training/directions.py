@@ -9,8 +9,9 @@ follow the model whenever it is retrained (served by GET /v1/directions and POST
      the parameter's units is in the meaning);
 2. discovered: per category, the two principal directions of its codes (PCA, as GANSpace does
    for 2D GANs), amount 1 = one standard deviation;
-3. measured on test shapes (``direction_metrics``): binary edits judged flipped, continuous
-   edits whose measured extent moves monotonically, and identity (IoU with the start) vs amount.
+3. measured on test shapes (``direction_metrics``): binary edits judged flipped (and the
+   category's other attributes judged unchanged), continuous edits whose measured extent moves
+   monotonically, and identity (IoU with the start) vs amount.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def direction_metrics(
 ) -> dict:
     """Step 3, on test shapes of each direction's category."""
     flips, monotonic, identity = {}, {}, {a: [] for a in IDENTITY_AMOUNTS}
+    others_kept = {}
     for d in directions:
         ci = CATEGORY_NAMES.index(d.category)
         vec = np.asarray(d.vector, np.float32)
@@ -133,14 +135,23 @@ def direction_metrics(
         if d.kind == "binary":
             col = test_attrs[test_cats == ci, attr_names.index(attr)]
             ai = binary_names.index(attr)
-            done = []
+            # the category's other binary attributes, judged before and after the edit
+            others = [binary_names.index(n) for n, kind, cats in all_attributes()
+                      if kind == "binary" and d.category in cats and n != attr]  # fmt: skip
+            _, before = judge.predict(base)
+            done, kept = [], []
             for sign, has in ((1.0, 0.0), (-1.0, 1.0)):
                 sel = col == has
                 if sel.any():
                     _, probs = judge.predict(decode(start[sel] + sign * vec) > threshold)
                     done += list((probs[:, ai] > 0.5) != bool(has))
+                    if others:
+                        same = (probs[:, others] > 0.5) == (before[sel][:, others] > 0.5)
+                        kept += list(same.mean(1))
             if done:
                 flips[d.name] = float(np.mean(done))
+            if kept:
+                others_kept[d.name] = float(np.mean(kept))
         elif d.kind != "discovered" and attr in EXTENT_AXIS:
             ext = np.stack([_extent(decode(start + a * vec) > threshold, EXTENT_AXIS[attr])
                             for a in SLIDER_AMOUNTS], 1)  # fmt: skip
@@ -150,6 +161,8 @@ def direction_metrics(
     return {
         "count": len(directions),
         "binary_flip_rate": flips,
+        # share of the category's other binary attributes whose judged value an edit keeps
+        "binary_others_kept": others_kept,
         "continuous_monotonic_share": monotonic,
         "identity_iou_vs_amount": {str(a): float(np.mean(v)) for a, v in identity.items() if v},
     }
