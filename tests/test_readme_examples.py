@@ -3,17 +3,15 @@ serving the shipped bundle, each exiting 0 (they use curl -f: an HTTP error fail
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.served import shipped_service
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,35 +34,10 @@ def _api_examples() -> list[str]:
     return commands
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server():
-    port = _free_port()
-    env = {**os.environ, "GAN3D_PORT": str(port), "GAN3D_PROVIDERS": "CPUExecutionProvider"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready") as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            raise RuntimeError("the service did not become ready in 180 s")
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+def server() -> Iterator[str]:
+    with shipped_service(GAN3D_PROVIDERS="CPUExecutionProvider") as url:
+        yield url
 
 
 def test_readme_has_the_examples() -> None:
@@ -76,8 +49,8 @@ def test_readme_has_the_examples() -> None:
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 @pytest.mark.parametrize("index", range(len(_api_examples())))
-def test_readme_example_runs(server: int, index: int, tmp_path: Path) -> None:
-    cmd = _api_examples()[index].replace("localhost:8000", f"127.0.0.1:{server}")
+def test_readme_example_runs(server: str, index: int, tmp_path: Path) -> None:
+    cmd = _api_examples()[index].replace("localhost:8000", server.removeprefix("http://"))
     (tmp_path / "examples").symlink_to(ROOT / "examples")  # paths as from the repo root
     done = subprocess.run(
         ["bash", "-c", cmd], cwd=tmp_path, capture_output=True, text=True, timeout=120

@@ -166,6 +166,20 @@ def test_unversioned_paths_are_aliases(client: TestClient, alias: str, body: dic
     assert client.get("/").status_code == 200  # the page is still served
 
 
+async def _asgi_post(app, path: str) -> list[dict]:
+    """One empty-bodied POST straight into an ASGI app -> the messages it sent."""
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    await app({"type": "http", "path": path, "method": "POST"}, receive, send)
+    return sent
+
+
 def test_requests_past_the_in_flight_limit_are_shed_at_once() -> None:
     import asyncio
     import json
@@ -184,16 +198,7 @@ def test_requests_past_the_in_flight_limit_are_shed_at_once() -> None:
     limited = InFlightLimit(slow_app, max_in_flight=1, wait_s=0)  # 0: refuse at once
 
     async def call(path: str) -> list[dict]:
-        sent: list[dict] = []
-
-        async def receive():
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message):
-            sent.append(message)
-
-        await limited({"type": "http", "path": path, "method": "POST"}, receive, send)
-        return sent
+        return await _asgi_post(limited, path)
 
     async def scenario():
         first = asyncio.create_task(call("/v1/sample"))
@@ -224,17 +229,8 @@ def test_past_the_limit_a_request_waits_for_a_slot_then_is_shed() -> None:
 
         return app
 
-    async def status(limited, path: str = "/v1/sample") -> int:
-        sent: list[dict] = []
-
-        async def receive():
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message):
-            sent.append(message)
-
-        await limited({"type": "http", "path": path, "method": "POST"}, receive, send)
-        return sent[0]["status"]
+    async def status(limited) -> int:
+        return (await _asgi_post(limited, "/v1/sample"))[0]["status"]
 
     async def scenario(work_s: float) -> list[int]:
         limited = InFlightLimit(app_taking(work_s), max_in_flight=1, wait_s=0.5)

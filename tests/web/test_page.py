@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import io
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
-from app.settings import DEFAULT_BUNDLE_DIR
+from tests.served import shipped_service
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -38,28 +33,8 @@ FLAGS = [
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        "GAN3D_PORT": str(port),
-        "GAN3D_LOG_LEVEL": "warning",
-        "GAN3D_BUNDLE_DIR": str(ROOT / DEFAULT_BUNDLE_DIR),
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "app"], env=env, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with shipped_service() as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
