@@ -16,6 +16,7 @@ from app.directions import Directions
 from app.engine import Engine
 from app.errors import ApiError
 from app.latents import LatentSpace
+from app.meshpool import MeshPool
 from app.settings import Settings
 
 
@@ -26,6 +27,7 @@ class Loaded:
     manifest: Manifest
     engine: Engine
     space: LatentSpace
+    mesher: MeshPool  # meshing + file encoding, in worker processes or threads
     directions: Directions | None = None  # None: the bundle has no "directions" file
 
 

@@ -19,7 +19,7 @@ from starlette.routing import Match, Mount
 from starlette.types import Scope
 
 from app import errors
-from app.bundle import BundleError, verify
+from app.bundle import BundleError, Manifest, verify
 from app.cache import ByteLRU
 from app.deps import Loaded
 from app.directions import Directions
@@ -27,6 +27,7 @@ from app.engine import BatchingConfig, Engine
 from app.errors import ProblemCORS
 from app.latents import Concepts, LatentSpace, MixturePrior
 from app.limits import BodyLimit, InFlightLimit, RequestDeadline, UnversionedAliases
+from app.meshpool import MeshPool, default_workers
 from app.observability import API_PREFIX, Metrics, RequestContext, csp_with_inline_scripts
 from app.routes import edit, generate, meta, upload
 from app.routes.openapi import with_bundle_facts
@@ -47,8 +48,25 @@ class ServiceState:
 def _load(settings: Settings) -> Loaded:
     # 1. verify the bundle (sha256 of every file, ONNX signatures); refuse to serve otherwise
     manifest = verify(settings.bundle_dir)
-    # 2. ONNX Runtime sessions on the configured providers, behind micro-batching queues
-    batching = BatchingConfig(settings.max_batch, settings.max_wait_ms, settings.queue_size)
+    # 2. meshing workers start (they import and warm up while the bundle loads)
+    workers = default_workers() if settings.mesh_workers is None else settings.mesh_workers
+    mesher = MeshPool(workers)
+    mesher.start_warm_up()
+    try:
+        return _load_networks(settings, manifest, mesher)
+    except BaseException:
+        mesher.close()
+        raise
+
+
+def _load_networks(settings: Settings, manifest: Manifest, mesher: MeshPool) -> Loaded:
+    # 3. ONNX Runtime sessions on the configured providers, behind micro-batching queues
+    batching = BatchingConfig(
+        settings.max_batch,
+        settings.max_wait_ms,
+        settings.queue_size,
+        concurrent=settings.concurrent_batches,
+    )
     engine = Engine.load(
         settings.bundle_dir,
         manifest,
@@ -57,7 +75,7 @@ def _load(settings: Settings) -> Loaded:
         spinning=settings.ort_spinning,
         batching=batching,
     )
-    # 3. the latent space: named concept vectors and the sampling prior
+    # 4. the latent space: named concept vectors and the sampling prior
     z = manifest.latent.size
     entry = manifest.file("concepts")
     concepts = Concepts.load(settings.bundle_dir / entry.path, z) if entry else Concepts({}, z)
@@ -66,9 +84,10 @@ def _load(settings: Settings) -> Loaded:
     space = LatentSpace(z, concepts, std=manifest.latent.std, prior=prior)
     entry = manifest.file("directions")
     directions = Directions.load(settings.bundle_dir / entry.path, z) if entry else None
-    # 4. warm-up, so that readiness means the first request is fast
+    # 5. warm-up, so that readiness means the first request is fast
     engine.warm_up()
-    return Loaded(manifest, engine, space, directions)
+    mesher.wait_warm()
+    return Loaded(manifest, engine, space, mesher, directions)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -96,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await asyncio.wait_for(state.loaded.engine.stop(), settings.drain_timeout_s)
             except TimeoutError:
                 log.warning("drain limit %.0f s reached; stopping", settings.drain_timeout_s)
+            state.loaded.mesher.close()
 
     app = FastAPI(title="gan3d", version="0.1.0", lifespan=lifespan, docs_url=None)
 
@@ -148,7 +168,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
         engine = state.loaded.engine if state.loaded else None
-        return Response(metrics.render(engine), media_type="text/plain; version=0.0.4")
+        mesher = state.loaded.mesher if state.loaded else None
+        return Response(metrics.render(engine, mesher), media_type="text/plain; version=0.0.4")
 
     @app.get("/health/live")
     async def live() -> dict[str, str]:

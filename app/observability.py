@@ -69,10 +69,21 @@ class Metrics:
             ["network"],
             registry=self.registry,
         )
+        self.mesh_workers = Gauge(
+            "gan3d_mesh_workers", "meshing worker processes (0: threads)", registry=self.registry
+        )
+        self.mesh_restarts = Gauge(
+            "gan3d_mesh_pool_restarts_total",
+            "meshing pools replaced after a worker died",
+            registry=self.registry,
+        )
         self._seen: dict[str, int] = {}
 
-    def render(self, engine) -> bytes:
-        """Refresh engine gauges, then the exposition text."""
+    def render(self, engine, mesher=None) -> bytes:
+        """Refresh engine and meshing gauges, then the exposition text."""
+        if mesher is not None:
+            self.mesh_workers.set(mesher.workers)
+            self.mesh_restarts.set(mesher.restarts)
         if engine is not None:
             for name, b in engine.batchers.items():
                 self.queue.labels(name).set(b.depth())

@@ -14,32 +14,15 @@ import base64
 
 import numpy as np
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
-from app.encoding import MESH_FORMATS, VOXEL_FORMATS, encode_mesh, encode_voxels
+from app.encoding import MESH_FORMATS, VOXEL_FORMATS
 from app.errors import ApiError
-from app.meshing import MeshOptions, to_mesh
+from app.meshpool import MeshPool
 from app.schemas import Output
 
 
 def latent_b64(z: np.ndarray) -> str:
     return base64.b64encode(np.asarray(z, dtype="<f4").tobytes()).decode("ascii")
-
-
-def encode_one(prob: np.ndarray, out: Output, threshold: float) -> bytes | None:
-    """prob [R, R, R] -> file bytes, or None for an empty mesh."""
-    if out.format in VOXEL_FORMATS:
-        return encode_voxels(prob, out.format, threshold=threshold, occupancy=out.occupancy)
-    options = MeshOptions(
-        threshold=threshold,
-        upsample=out.upsample,
-        largest_component=out.largest_component,
-        min_part_fraction=out.min_part_fraction,
-        smooth_iterations=out.smooth_iterations,
-        target_faces=out.target_faces,
-    )
-    mesh = to_mesh(prob, options)
-    return None if mesh is None else encode_mesh(mesh, out.format)
 
 
 def media_type(fmt: str) -> str:
@@ -51,16 +34,14 @@ async def shapes_response(
     latents: np.ndarray,
     out: Output,
     *,
+    mesher: MeshPool,
     threshold: float,
     seeds: list[int | None] | None = None,
     name: str = "shape",
 ) -> Response:
     """probs [N, R, R, R], latents [N, Z]."""
     seeds = seeds or [None] * len(probs)
-    if out.format in VOXEL_FORMATS:  # microseconds of numpy: a thread hop would cost more
-        files = [encode_one(p, out, threshold) for p in probs]
-    else:  # meshing takes milliseconds: off the event loop
-        files = await run_in_threadpool(lambda: [encode_one(p, out, threshold) for p in probs])
+    files = await mesher.encode(probs, out, threshold)
     envelope = out.envelope if out.envelope is not None else len(probs) > 1
     if not envelope:
         data, z, seed = files[0], latents[0], seeds[0]

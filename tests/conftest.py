@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tests.tiny_bundle import make_tiny_bundle
+
+# Services under test mesh in threads unless a test asks for worker processes (tests/app/
+# test_meshpool.py): spawning two workers per app would add seconds to each of hundreds of tests
+os.environ.setdefault("GAN3D_MESH_WORKERS", "0")
 
 
 @pytest.fixture

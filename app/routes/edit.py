@@ -50,4 +50,6 @@ async def edit(body: EditRequest, loaded: LoadedDep, settings: SettingsDep) -> R
     out = body.output
     if body.steps is not None:
         out = out.model_copy(update={"envelope": True})  # frames always come as a list
-    return await shapes_response(probs, z, out, threshold=threshold, name="edit")
+    return await shapes_response(
+        probs, z, out, mesher=loaded.mesher, threshold=threshold, name="edit"
+    )

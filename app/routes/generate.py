@@ -36,7 +36,9 @@ async def sample(body: SampleRequest, loaded: LoadedDep, settings: SettingsDep) 
     # 3. generator, then meshing / encoding
     probs = await loaded.engine.generate(z, settings.request_timeout_s)
     threshold = body.output.threshold or m.threshold
-    return await shapes_response(probs, z, body.output, threshold=threshold, seeds=seeds)
+    return await shapes_response(
+        probs, z, body.output, mesher=loaded.mesher, threshold=threshold, seeds=seeds
+    )
 
 
 @router.post("/interpolate", summary="frames along a path through two or more keyframes")
@@ -49,7 +51,9 @@ async def interpolate(
     probs = await loaded.engine.generate(z, settings.request_timeout_s)
     threshold = body.output.threshold or m.threshold
     out = body.output.model_copy(update={"envelope": True})  # frames always come as a list
-    return await shapes_response(probs, z, out, threshold=threshold, name="frame")
+    return await shapes_response(
+        probs, z, out, mesher=loaded.mesher, threshold=threshold, name="frame"
+    )
 
 
 @router.post(
@@ -63,7 +67,9 @@ async def arithmetic(body: ArithmeticRequest, loaded: LoadedDep, settings: Setti
     z = latents.weighted_sum(terms)[None]
     probs = await loaded.engine.generate(z, settings.request_timeout_s)
     threshold = body.output.threshold or m.threshold
-    return await shapes_response(probs, z, body.output, threshold=threshold, name="arithmetic")
+    return await shapes_response(
+        probs, z, body.output, mesher=loaded.mesher, threshold=threshold, name="arithmetic"
+    )
 
 
 @router.get(

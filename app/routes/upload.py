@@ -61,6 +61,7 @@ async def reconstruct(
         probs,
         z,
         out,
+        mesher=loaded.mesher,
         threshold=out.threshold or m.image_threshold or m.threshold,
         name="reconstruction",
     )

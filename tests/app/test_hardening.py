@@ -269,15 +269,15 @@ def test_unexpected_errors_close_the_connection(tiny_bundle: Path, monkeypatch) 
 def test_the_deadline_covers_meshing_too(tiny_bundle: Path, monkeypatch) -> None:
     import time as _time
 
-    from app import results
+    from app import meshpool
 
-    real = results.encode_one
+    real = meshpool.encode_one
 
     def slow(*a, **k):
         _time.sleep(1.5)  # meshing that outlives the request's deadline
         return real(*a, **k)
 
-    monkeypatch.setattr(results, "encode_one", slow)
+    monkeypatch.setattr(meshpool, "encode_one", slow)
     settings = tiny_settings(tiny_bundle, request_timeout_s=0.5)
     with TestClient(create_app(settings)) as c:
         r = c.post("/v1/sample", json={"seeds": [1]})
