@@ -44,6 +44,9 @@ class BatchingConfig:
     max_batch: int = 32  # rows per ONNX Runtime call
     max_wait_ms: float = 0.0  # extra wait for company when a batch is not full (0 = greedy)
     queue_size: int = 256  # requests waiting per network before QueueFull
+    # batches in ONNX Runtime at once (all networks together): with 2, the next batch forms and
+    # starts while one runs, so the cores do not idle between model calls
+    concurrent: int = 1
 
 
 @dataclass
@@ -101,16 +104,20 @@ class Batcher:
         self.cfg = cfg
         self.queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=cfg.queue_size)
         self.stats = Stats()
-        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._worker(), name=self.name)
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._worker(), name=f"{self.name}-{i}")
+            for i in range(self.cfg.concurrent)
+        ]
 
     async def stop(self) -> None:
         """Finish what is queued, then stop (graceful shutdown)."""
         await self.queue.join()
-        if self._task:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
 
     def run_now(self, x: np.ndarray) -> list[np.ndarray]:
         """Synchronous call, for warm-up and benchmarks."""
@@ -202,7 +209,7 @@ class Engine:
     ) -> Engine:
         explicit = bool(providers)  # empty: the best available, CUDA first
         providers = providers or AUTO_PROVIDERS
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gan3d-ort")
+        executor = ThreadPoolExecutor(batching.concurrent, thread_name_prefix="gan3d-ort")
         batchers = {}
         provider = "CPUExecutionProvider"
         for role in ("generator", "image_encoder", "voxel_encoder"):

@@ -30,7 +30,13 @@ class Settings(BaseSettings):
     # runs of bench/service.py served 88-92% of the bare model at 32 clients vs 81-83% on, and
     # the overload bench's liveness p99 fell (README); a lone request costs ~1-2 ms more
     ort_spinning: bool = False
+    # processes that mesh and encode shapes (marching cubes holds the GIL, so threads use one
+    # core); unset = one per core (0 on a single core), 0 = mesh in the server's threads
+    mesh_workers: int | None = Field(default=None, ge=0, le=64)
     max_batch: int = Field(default=32, ge=1, le=1024)  # rows per ONNX Runtime call
+    # batches in ONNX Runtime at once; 2 lets the next batch start while one runs (32 clients,
+    # npy, bench/service.py: 213 -> 288 shapes/s on 2 cores)
+    concurrent_batches: int = Field(default=2, ge=1, le=16)
     max_wait_ms: float = Field(default=0.0, ge=0, le=1000)  # extra batching wait (0 = greedy)
     queue_size: int = Field(default=256, ge=1)  # waiting requests per network before 503
     # API requests served at once; more wait up to admission_wait_s for a slot (no work done

@@ -56,6 +56,17 @@ def test_greedy_batching_takes_everything_queued(tiny_bundle: Path) -> None:
     assert engine.batchers["generator"].stats.batch_sizes == [8, 4]  # capped at max_batch
 
 
+def test_two_batches_at_once_give_each_request_its_own_rows(tiny_bundle: Path) -> None:
+    # two workers drain one queue and run batches side by side; every request still gets
+    # exactly its rows, and all rows run once
+    engine = _engine(tiny_bundle, max_batch=4, concurrent=2)
+    z = np.random.default_rng(2).standard_normal((40, 8)).astype(np.float32)
+    direct = engine.batchers["generator"].run_now(z)[0][:, 0]
+    assert np.allclose(_one_row_each(engine, z), direct, atol=1e-6)
+    stats = engine.batchers["generator"].stats
+    assert stats.rows == 40 and all(n <= 4 for n in stats.batch_sizes)
+
+
 def test_queue_full_raises(tiny_bundle: Path) -> None:
     engine = _engine(tiny_bundle, queue_size=1)
 
