@@ -46,14 +46,13 @@ class ServiceState:
 
 
 def _load(settings: Settings) -> Loaded:
-    # 1. verify the bundle (sha256 of every file, ONNX signatures); refuse to serve otherwise
-    manifest = verify(settings.bundle_dir)
-    # 2. meshing workers start (they import and warm up while the bundle loads)
+    # 1. meshing workers start first: their imports (~1 s) overlap the bundle's loading
     workers = default_workers() if settings.mesh_workers is None else settings.mesh_workers
     mesher = MeshPool(workers)
     mesher.start_warm_up()
     try:
-        return _load_networks(settings, manifest, mesher)
+        # 2. verify the bundle (sha256 of every file, ONNX signatures); refuse to serve otherwise
+        return _load_networks(settings, verify(settings.bundle_dir), mesher)
     except BaseException:
         mesher.close()
         raise
