@@ -32,6 +32,8 @@ class Stage:
     mode: str = "joint"
     # image augmentation: brightness, contrast, saturation scaled by U(1 - j, 1 + j) (0 = none)
     color_jitter: float = 0.0
+    # prototype stages: no credit to a train shape's own prototypes (training/prototypes.py)
+    leave_self_out: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in STAGE_MODES:
@@ -142,6 +144,10 @@ PRESETS: dict[str, TrainConfig] = {
             Stage("image-proto", 4000, lr_e=3e-4, mode="prototype"),
             # then at a lower rate, with colour jitter (models must not be told apart by colour)
             Stage("image-proto-jitter", 4000, lr_e=1e-4, mode="prototype", color_jitter=0.3),
+            # 3.3: without credit to a train shape's own prototypes (a model the service meets
+            # is never in the bank): E learns which other shapes an image resembles
+            Stage("image-proto-loo", 2500, lr_e=1e-4, mode="prototype", color_jitter=0.3,
+                  leave_self_out=True),
         ),
         batch_size=32,
         real_fraction=0.4,

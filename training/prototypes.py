@@ -13,6 +13,10 @@ So E learns a classifier over K prototype codes and answers with their softmax-w
 2. targets: the IoU of every train shape (and its mirror image) with every decoded prototype,
    computed once; a sample's soft label is softmax(IoU / temperature) over the bank;
 3. each prototype step trains E (trunk + head) on the cross-entropy against those labels.
+   With ``Stage.leave_self_out``, a train shape's own prototypes (its code and its mirror's)
+   get no credit: a model the service meets is never in the bank, so E should learn which
+   *other* shapes an image resembles, not recognise the train models themselves (with them,
+   real train renders decoded at IoU 0.59 and validation ones at 0.30).
 The answer stays a latent, so G, arithmetic and the bundle's interface are unchanged.
 """
 
@@ -49,19 +53,46 @@ def _decode(G: nn.Module, codes: torch.Tensor, dev: torch.device) -> torch.Tenso
     return torch.cat(out).float()
 
 
+def _procedural_order(n: int, seed: int) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).permutation(n))
+
+
 def choose_bank(
     V: nn.Module, voxel_parts: list[torch.Tensor], k: int, seed: int, dev: torch.device
 ) -> torch.Tensor:
     """Step 1. voxel_parts: [procedural, real?] train grids [N, R, R, R] uint8 -> bank [K, Z].
     Real models (and mirror images) first, then procedural shapes in a seeded random order."""
     procedural, real = voxel_parts[0], voxel_parts[1] if len(voxel_parts) > 1 else None
-    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(procedural)))
+    order = _procedural_order(len(procedural), seed)
     candidates = [] if real is None else [real, real.flip(1)]  # flip(1): x, as the batches do
     candidates.append(procedural[order[:k]])
     chosen = torch.cat(candidates)[:k]
     if len(chosen) < k:
         raise ValueError(f"e_prototypes={k} but only {len(chosen)} train shapes to choose from")
     return _codes(V, chosen, dev)
+
+
+def own_prototypes(sizes: list[int], k: int, seed: int) -> torch.Tensor:
+    """The bank entries made from each train shape, as :func:`choose_bank` laid them out:
+    sizes [N procedural, N real?] -> [sum N, 2] int64 bank indices (-1: none), rows in the
+    order of the parts concatenated; a real model owns its code and its mirror's."""
+    n_proc, n_real = sizes[0], sizes[1] if len(sizes) > 1 else 0
+    own = torch.full((n_proc + n_real, 2), -1, dtype=torch.int64)
+    real = torch.arange(n_real)
+    own[n_proc + real, 0] = real.clamp_max(k - 1)
+    own[n_proc + real, 1] = (n_real + real).clamp_max(k - 1)
+    taken = max(k - 2 * n_real, 0)  # procedural shapes in the bank, in the seeded order
+    own[_procedural_order(n_proc, seed)[:taken], 0] = 2 * n_real + torch.arange(taken)
+    return own
+
+
+def without_own(iou: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+    """iou [B, K], own [B, 2] bank indices (-1: none) -> iou with the owned entries at 0."""
+    iou = iou.clone()
+    for col in range(own.shape[1]):
+        rows = torch.nonzero(own[:, col] >= 0).flatten()
+        iou[rows, own[rows, col]] = 0
+    return iou
 
 
 @torch.no_grad()

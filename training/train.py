@@ -253,9 +253,13 @@ def train(
                 targets = prototypes.prepare(
                     nets["E"], nets["G"], nets["V"], parts, seed=cfg.seed, dev=dev
                 )
+                sizes = [len(p) for p in parts]
+                own = prototypes.own_prototypes(sizes, cfg.model.e_prototypes, cfg.seed)
             with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
                 logits = E(img, prototype_logits=True)
             iou = targets[rows, flip.long()].to(dev)
+            if stage.leave_self_out:
+                iou = prototypes.without_own(iou, own[rows].to(dev))
             proto = prototypes.soft_cross_entropy(logits, iou, cfg.proto_temperature)
             recon = kl = latent = torch.zeros((), device=dev)
             loss = proto
