@@ -91,6 +91,9 @@ def make_tiny_bundle(bundle_dir: Path, *, z: int = 8, r: int = 8, image_size: in
          "vector": rng.normal(size=z).tolist()},
         {"name": "chair.pc1", "category": "chair", "kind": "discovered", "low": -3.0,
          "high": 3.0, "meaning": "principal direction 1", "vector": rng.normal(size=z).tolist()},
+        {"name": "any.sefa1", "category": "any", "kind": "discovered", "low": -3.0,
+         "high": 3.0, "meaning": "the generator's direction 1",
+         "vector": rng.normal(size=z).tolist()},
     ]  # fmt: skip
     (bundle_dir / "directions.json").write_text(json.dumps({"directions": directions}))
 

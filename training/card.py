@@ -268,7 +268,8 @@ def _direction_lines(d: dict | None) -> list[str]:
         "",
         f"{d['count']} directions in `directions.json` (GET /v1/directions, POST /v1/edit):",
         "binary and continuous ones per category from the training labels, two principal",
-        "directions per category. Measured on procedural test shapes of each category:",
+        "directions per category, and the generator's own closed-form (SeFa) directions for",
+        "every category (`any.sefa*`). Measured on procedural test shapes of each category:",
         "",
         "- binary edits (+1 on shapes without the attribute, -1 on shapes with it) judged",
         f"  flipped in >= 80% of cases: {good} of {len(flips)} directions —",
@@ -291,6 +292,19 @@ def _direction_lines(d: dict | None) -> list[str]:
         "  as the y extent, width and wingspan as the x extent; shapes are scaled to fit, so",
         "  a tall object's height shows as a change of its other extents):",
         "  " + ", ".join(f"{k} {_pct(v)}" for k, v in mono.items()),
+        *(
+            [
+                "- what a continuous edit at +1 leaves alone: the two extents it does not "
+                "measure change by (mean relative change) "
+                + ", ".join(
+                    f"{k} {_pct(v)}" for k, v in d["continuous_other_extents_change"].items()
+                ),
+                "  and the category's judged binary attributes keep their value in "
+                + ", ".join(f"{k} {_pct(v)}" for k, v in d["continuous_others_kept"].items()),
+            ]
+            if d.get("continuous_others_kept")
+            else []
+        ),
         "- identity, IoU of the edited shape with the start: "
         + ", ".join(f"amount {a}: {v:.2f}" for a, v in ident.items()),
         "",

@@ -8,10 +8,15 @@ follow the model whenever it is retrained (served by GET /v1/directions and POST
      minus the bottom quartile's; amount +1 is about that change in the parameter (its size in
      the parameter's units is in the meaning);
 2. discovered: per category, the two principal directions of its codes (PCA, as GANSpace does
-   for 2D GANs), amount 1 = one standard deviation;
+   for 2D GANs), amount 1 = one standard deviation; and for every category ("any"), the
+   generator's own closed-form directions (SeFa, Shen & Zhou, CVPR 2021): the top eigenvectors
+   of A A^T, A the first layer's weight [Z, C * 4^3] with its BatchNorm's per-channel scale
+   folded in (a fixed linear map in eval mode), so the latent moves the first features most;
+   amount 1 = one standard deviation of the train codes along it;
 3. measured on test shapes (``direction_metrics``): binary edits judged flipped (and the
    category's other attributes judged unchanged), continuous edits whose measured extent moves
-   monotonically, and identity (IoU with the start) vs amount.
+   monotonically (and how much the other two extents and the judged attributes move), and
+   identity (IoU with the start) vs amount.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from training.shapes import CATEGORY_NAMES, all_attributes
 AMOUNT_RANGE = 1.5  # supervised directions: amounts in [-1.5, 1.5]
 PCA_RANGE = 3.0  # discovered: +-3 standard deviations
 PCA_PER_CATEGORY = 2
+SEFA_DIRECTIONS = 3
+ANY = "any"  # the category of directions that apply to every shape
 MIN_EXEMPLARS = 5  # per side of a supervised direction
 IDENTITY_AMOUNTS = (0.25, 0.5, 1.0)
 SLIDER_AMOUNTS = (-1.0, -0.5, 0.0, 0.5, 1.0)
@@ -46,10 +53,27 @@ class Direction:
     vector: list[float]  # [Z]
 
 
+def sefa(first_weight: np.ndarray, bn_scale: np.ndarray, k: int) -> np.ndarray:
+    """first_weight [Z, C, ...] (ConvTranspose3d's [in, out, k, k, k]), bn_scale [C] ->
+    [k, Z] unit directions, largest eigenvalue of A A^T first, sign fixed (largest |entry| > 0)."""
+    a = first_weight * bn_scale[None, :, None, None, None]
+    a = a.reshape(len(a), -1).astype(np.float64)
+    _, vecs = np.linalg.eigh(a @ a.T)  # ascending eigenvalues
+    top = vecs[:, ::-1][:, :k].T
+    signs = np.sign(top[np.arange(k), np.abs(top).argmax(1)])
+    return top * signs[:, None]
+
+
 def fit_directions(
-    mu: np.ndarray, cats: np.ndarray, attrs: np.ndarray, attr_names: list[str]
+    mu: np.ndarray,
+    cats: np.ndarray,
+    attrs: np.ndarray,
+    attr_names: list[str],
+    *,
+    sefa_basis: np.ndarray | None = None,
 ) -> list[Direction]:
-    """mu [N, Z] codes, cats [N] int, attrs [N, A] (NaN = not applicable) -> directions."""
+    """mu [N, Z] codes, cats [N] int, attrs [N, A] (NaN = not applicable) -> directions;
+    ``sefa_basis`` [k, Z] unit vectors (:func:`sefa`) adds the generator's own directions."""
     out: list[Direction] = []
     for attr, kind, categories in all_attributes():
         col = attrs[:, attr_names.index(attr)]
@@ -87,6 +111,12 @@ def fit_directions(
                        f"({share:.0%} of their variance); 1 = one standard deviation")  # fmt: skip
             out.append(Direction(f"{cat}.pc{k + 1}", cat, "discovered", -PCA_RANGE, PCA_RANGE,
                                  meaning, (vt[k] * std).astype(np.float32).tolist()))  # fmt: skip
+    for k, unit in enumerate([] if sefa_basis is None else sefa_basis):
+        std = float((mu @ unit).std())
+        meaning = (f"the generator's closed-form direction {k + 1} (SeFa): what moves its first "
+                   "features most; 1 = one standard deviation of the codes along it")  # fmt: skip
+        out.append(Direction(f"{ANY}.sefa{k + 1}", ANY, "discovered", -PCA_RANGE, PCA_RANGE,
+                             meaning, (unit * std).astype(np.float32).tolist()))  # fmt: skip
     return out
 
 
@@ -118,11 +148,11 @@ def direction_metrics(
 ) -> dict:
     """Step 3, on test shapes of each direction's category."""
     flips, monotonic, identity = {}, {}, {a: [] for a in IDENTITY_AMOUNTS}
-    others_kept = {}
+    others_kept, cont_kept, cont_extents = {}, {}, {}
     for d in directions:
-        ci = CATEGORY_NAMES.index(d.category)
+        ci = -1 if d.category == ANY else CATEGORY_NAMES.index(d.category)
         vec = np.asarray(d.vector, np.float32)
-        start = test_mu[test_cats == ci]
+        start = test_mu if ci < 0 else test_mu[test_cats == ci]
         if not len(start):
             continue
         base = decode(start) > threshold
@@ -158,12 +188,29 @@ def direction_metrics(
             steps = np.diff(ext, axis=1)
             ok = (steps >= 0).all(1) & (ext[:, -1] > ext[:, 0])
             monotonic[d.name] = float(ok.mean())
+            # what else moves at amount +1: the other two extents (relative change) and the
+            # category's judged binary attributes
+            end = decode(start + vec) > threshold
+            change = [np.abs(_extent(end, ax) - _extent(base, ax)) / np.maximum(
+                _extent(base, ax), 1) for ax in (0, 1, 2) if ax != EXTENT_AXIS[attr]]  # fmt: skip
+            cont_extents[d.name] = float(np.mean(change))
+            judged = [binary_names.index(n) for n, kind, cats in all_attributes()
+                      if kind == "binary" and d.category in cats]  # fmt: skip
+            if judged:
+                _, before = judge.predict(base)
+                _, after = judge.predict(end)
+                same = (after[:, judged] > 0.5) == (before[:, judged] > 0.5)
+                cont_kept[d.name] = float(same.mean())
     return {
         "count": len(directions),
         "binary_flip_rate": flips,
         # share of the category's other binary attributes whose judged value an edit keeps
         "binary_others_kept": others_kept,
         "continuous_monotonic_share": monotonic,
+        # at amount +1: mean relative change of the two extents the slider does not measure,
+        # and the share of the category's judged binary attributes kept
+        "continuous_other_extents_change": cont_extents,
+        "continuous_others_kept": cont_kept,
         "identity_iou_vs_amount": {str(a): float(np.mean(v)) for a, v in identity.items() if v},
     }
 
@@ -186,7 +233,10 @@ def fit_and_measure(
     pool = {k: np.concatenate([train[k], real[k]]) for k in ("voxels", "category", "attrs")}
     names = attribute_names()
     mu = encode(nets["V"], _voxels_input(pool["voxels"]))
-    directions = fit_directions(mu, pool["category"], pool["attrs"], names)
+    conv, bn = nets["G"].net[0], nets["G"].net[1]  # the first layer: 1^3 -> 4^3, and its norm
+    scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach().cpu().numpy()
+    basis = sefa(conv.weight.detach().cpu().numpy(), scale, SEFA_DIRECTIONS)
+    directions = fit_directions(mu, pool["category"], pool["attrs"], names, sefa_basis=basis)
     judge = train_judge(
         pool["voxels"],
         pool["category"],

@@ -11,6 +11,7 @@ from PIL import Image
 from torch import nn
 
 from app.latents import MixturePrior
+from training.directions import ANY
 from training.evaluate import decode, encode
 from training.preview import render_grid, save_png, tile
 from training.shapes import CATEGORY_NAMES
@@ -128,18 +129,23 @@ DIRECTION_AMOUNTS = (-1.0, -0.5, 0.0, 0.5, 1.0)  # in units of each direction's 
 
 def _direction_preview(g, concepts, directions, out: Path, threshold: float, size: int) -> Path:
     """Every discovered direction and each category's first binary one: the category's concept
-    moved to -high .. +high along it (the middle column is the concept itself)."""
+    moved to -high .. +high along it (the middle column is the concept itself); directions for
+    every category ("any", SeFa) move the first category's concept."""
     rows, labels = [], []
     shown = [d for d in directions if d.kind == "discovered"]
     for cat in CATEGORY_NAMES:
         first = next((d for d in directions if d.category == cat and d.kind == "binary"), None)
         shown += [first] if first else []
-    shown.sort(key=lambda d: (CATEGORY_NAMES.index(d.category), d.kind != "binary", d.name))
+    # directions for every category ("any") are shown on the first category's concept
+    base = {d.category: CATEGORY_NAMES[0] if d.category == ANY else d.category for d in shown}
+    shown.sort(key=lambda d: (CATEGORY_NAMES.index(base[d.category]), d.category != ANY,
+                              d.kind != "binary", d.name))  # fmt: skip
     small = max(64, size // 2)
     for d in shown:
-        if d.category not in concepts:
+        if base[d.category] not in concepts:
             continue
-        z = concepts[d.category] + np.outer(np.asarray(DIRECTION_AMOUNTS) * d.high, d.vector)
+        amounts = np.asarray(DIRECTION_AMOUNTS) * d.high
+        z = concepts[base[d.category]] + np.outer(amounts, d.vector)
         rows += [render_grid(p, threshold=threshold, size=small) for p in decode(g, z)]
         labels += [d.name, *(f"{a * d.high:+.1f}" for a in DIRECTION_AMOUNTS[1:])]
     # two directions a row

@@ -22,11 +22,11 @@ async def directions(
     category: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
 ) -> dict:
     """Each direction's name, category, kind (binary, continuous, discrete, discovered), the
-    range of amounts it accepts and what +1 does; ``category`` keeps one category's."""
+    range of amounts it accepts and what +1 does; ``category`` keeps that category's and those
+    for every category (category "any")."""
     found = loaded.directions.by_name.values() if loaded.directions else []
-    return {
-        "directions": [d.describe() for d in found if category is None or d.category == category]
-    }
+    keep = None if category is None else {category, "any"}
+    return {"directions": [d.describe() for d in found if keep is None or d.category in keep]}
 
 
 @router.post(

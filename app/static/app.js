@@ -202,7 +202,9 @@ async function loadDirections() {
 function fillDirections(category) {
   const select = $("edit-direction");
   const keep = select.value;
-  const shown = directions.filter((d) => !category || d.category === category);
+  const shown = directions.filter(
+    (d) => !category || d.category === category || d.category === "any",
+  );
   select.innerHTML = "";
   for (const d of shown.length ? shown : directions) {
     select.add(new Option(`${d.name} (${d.kind})`, d.name));

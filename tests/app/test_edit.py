@@ -32,7 +32,7 @@ def _vector(bundle: Path, name: str) -> np.ndarray:
 
 def test_directions_are_listed_without_their_vectors(client: TestClient) -> None:
     found = client.get("/v1/directions").json()["directions"]
-    assert [d["name"] for d in found] == ["chair.tall_back", "chair.pc1"]
+    assert [d["name"] for d in found] == ["chair.tall_back", "chair.pc1", "any.sefa1"]
     assert found[0] == {
         "name": "chair.tall_back",
         "category": "chair",
@@ -40,7 +40,11 @@ def test_directions_are_listed_without_their_vectors(client: TestClient) -> None
         "range": [-1.5, 1.5],
         "meaning": "+1 gives a chair a tall back",
     }
-    assert client.get("/v1/directions?category=car").json() == {"directions": []}
+    # a category keeps its own directions and those for every category
+    car = client.get("/v1/directions?category=car").json()["directions"]
+    assert [d["name"] for d in car] == ["any.sefa1"]
+    chair = client.get("/v1/directions?category=chair").json()["directions"]
+    assert [d["name"] for d in chair] == ["chair.tall_back", "chair.pc1", "any.sefa1"]
 
 
 def test_an_edit_moves_the_start_latent_along_the_direction(

@@ -195,3 +195,26 @@ def test_directions_fit_the_labels_they_are_named_after() -> None:
     assert abs(arms_dir.vector[0] - 2) < 0.2
     assert seat_dir.kind == "continuous" and np.argmax(np.abs(seat_dir.vector)) == 1
     assert {"chair.pc1", "chair.pc2"} <= set(found) and "sofa.has_armrests" not in found
+
+
+def test_sefa_finds_what_the_first_layer_amplifies_and_directions_carry_it() -> None:
+    from training.dataset import attribute_names
+    from training.directions import fit_directions, sefa
+
+    z, c = 5, 3
+    w = np.zeros((z, c, 2, 2, 2), np.float32)
+    w[3, 0] = 4.0  # latent axis 3 drives channel 0 hardest ...
+    w[1, 1] = 2.0  # ... then axis 1, on a channel that BatchNorm halves
+    w[0, 2] = 1.5
+    basis = sefa(w, np.array([1.0, 0.5, 1.0], np.float32), 2)
+    assert basis.shape == (2, z)
+    assert np.allclose(np.abs(basis), np.eye(z)[[3, 0]], atol=1e-6)  # 1.5 > 2 * 0.5
+    names = attribute_names()
+    mu = np.random.default_rng(0).normal(0, 1, (40, z)).astype(np.float32)
+    mu[:, 3] *= 4
+    cats = np.zeros(40, int)
+    attrs = np.full((40, len(names)), np.nan, np.float32)
+    found = {d.name: d for d in fit_directions(mu, cats, attrs, names, sefa_basis=basis)}
+    first = found["any.sefa1"]
+    assert first.category == "any" and first.kind == "discovered"
+    assert abs(np.linalg.norm(first.vector) - mu[:, 3].std()) < 1e-3  # 1 = one std of codes
