@@ -29,6 +29,9 @@ FileRole = Literal[
     "concepts",  # .npz of named latent vectors
     "prior",  # .npz of a Gaussian mixture fitted to encoded training shapes (latent.prior)
     "directions",  # .json of named edit directions (training/directions.py)
+    # .npz of the image encoder's prototype codes: bank [K, Z] float32, categories [K] str
+    # (image.prototypes = K; the encoder then also outputs their logits)
+    "prototypes",
     "metrics",  # evaluation JSON
     "model_card",
     "preview",
@@ -84,6 +87,9 @@ class ImageSpec(_Strict):
     # pixel in [0, 1] -> (pixel - mean) / std, per channel
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    # K when the encoder scores K prototype codes (file role "prototypes"): it then has a
+    # third output, their logits [batch, K], and /v1/reconstruct takes a category hint
+    prototypes: int | None = Field(default=None, gt=0)
 
 
 class AttributeSpec(_Strict):
@@ -127,6 +133,8 @@ class Manifest(_Strict):
         if len(set(paths)) != len(paths):
             raise ValueError("a file is listed twice")
         roles = [f.role for f in self.files]
+        if self.image is not None and self.image.prototypes and "prototypes" not in roles:
+            raise ValueError("image.prototypes is set but no file has role 'prototypes'")
         for role in ("generator", "image_encoder", "voxel_encoder", "concepts", "prior",
                      "directions"):  # fmt: skip
             if roles.count(role) > 1:
@@ -149,7 +157,10 @@ class Manifest(_Strict):
             return [["batch", z]], [["batch", 1, r, r, r]]
         if role == "image_encoder":
             s = self.image.size if self.image else 0
-            return [["batch", 3, s, s]], [["batch", z], ["batch", z]]
+            k = self.image.prototypes if self.image else None
+            return [["batch", 3, s, s]], [["batch", z], ["batch", z]] + (
+                [["batch", k]] if k else []
+            )
         if role == "voxel_encoder":
             return [["batch", 1, r, r, r]], [["batch", z], ["batch", z]]
         raise KeyError(role)

@@ -17,6 +17,7 @@ from app.engine import Engine
 from app.errors import ApiError
 from app.latents import LatentSpace
 from app.meshpool import MeshPool
+from app.prototypes import Prototypes
 from app.settings import Settings
 
 
@@ -29,6 +30,7 @@ class Loaded:
     space: LatentSpace
     mesher: MeshPool  # meshing + file encoding, in worker processes or threads
     directions: Directions | None = None  # None: the bundle has no "directions" file
+    prototypes: Prototypes | None = None  # None: no category hints (no "prototypes" file)
 
 
 async def get_loaded(request: Request) -> Loaded:

@@ -2,12 +2,13 @@
 
     engine = Engine.load(bundle_dir, manifest, ...)  # in the lifespan, never at import
     probs = await engine.generate(z, timeout)         # [N, Z] -> [N, R, R, R] float32 in [0, 1]
-    mu = await engine.encode_image(images, timeout)   # [N, 3, S, S] normalised -> [N, Z]
+    mu, logvar, *logits = await engine.encode_image(images, timeout)  # [N, 3, S, S] -> [N, Z]
     mu = await engine.encode_voxels(voxels, timeout)  # [N, 1, R, R, R] float32 -> [N, Z]
 
-Requests to the same network are batched greedily: the worker takes everything queued (up to
-``max_batch`` rows) and runs it as one ONNX Runtime call in a dedicated single-thread executor;
-what arrives meanwhile forms the next batch. So a lone request never waits for company, and
+Requests to the same network are batched greedily: a worker takes everything queued (up to
+``max_batch`` rows) and runs it as one ONNX Runtime call in a dedicated executor; what arrives
+meanwhile forms the next batch, which a second worker (``concurrent`` = 2, the default) starts
+while the first runs. So a lone request never waits for company, and
 under load batches grow by themselves. ``max_wait_ms`` > 0 additionally holds a batch that is
 not full for up to that long (a GPU with a large batch sweet spot may want it).
 A full queue raises QueueFull (the API answers 503 + Retry-After); a request that outlives its
@@ -256,9 +257,10 @@ class Engine:
         (probs,) = await self.batchers["generator"].submit(z.astype(np.float32), timeout)
         return probs[:, 0]
 
-    async def encode_image(self, images: np.ndarray, timeout: float) -> np.ndarray:
-        mu, _ = await self.batchers["image_encoder"].submit(images.astype(np.float32), timeout)
-        return mu
+    async def encode_image(self, images: np.ndarray, timeout: float) -> list[np.ndarray]:
+        """images [N, 3, S, S] -> [mu, logvar] [N, Z] each, then, for a prototype encoder,
+        the prototype logits [N, K]."""
+        return await self.batchers["image_encoder"].submit(images.astype(np.float32), timeout)
 
     async def encode_voxels(self, voxels: np.ndarray, timeout: float) -> np.ndarray:
         mu, _ = await self.batchers["voxel_encoder"].submit(voxels.astype(np.float32), timeout)

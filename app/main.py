@@ -29,6 +29,7 @@ from app.latents import Concepts, LatentSpace, MixturePrior
 from app.limits import BodyLimit, InFlightLimit, RequestDeadline, UnversionedAliases
 from app.meshpool import MeshPool, default_workers
 from app.observability import API_PREFIX, Metrics, RequestContext, csp_with_inline_scripts
+from app.prototypes import Prototypes
 from app.routes import edit, generate, meta, upload
 from app.routes.openapi import with_bundle_facts
 from app.settings import Settings
@@ -85,8 +86,10 @@ def _load_networks(settings: Settings, manifest: Manifest, mesher: MeshPool) -> 
     directions = Directions.load(settings.bundle_dir / entry.path, z) if entry else None
     # 5. warm-up, so that readiness means the first request is fast
     engine.warm_up()
+    entry = manifest.file("prototypes")
+    prototypes = Prototypes.load(settings.bundle_dir / entry.path, z) if entry else None
     mesher.wait_warm()
-    return Loaded(manifest, engine, space, mesher, directions)
+    return Loaded(manifest, engine, space, mesher, directions, prototypes)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -110,3 +110,24 @@ def test_not_json_manifest(tiny_bundle: Path) -> None:
     (tiny_bundle / "manifest.json").write_text("{nope")
     with pytest.raises(ManifestError, match="not valid JSON"):
         verify(tiny_bundle)
+
+
+def test_a_prototype_encoder_declares_its_logits_and_ships_the_codes(tmp_path: Path) -> None:
+    from tests.tiny_bundle import make_tiny_bundle
+
+    bundle = tmp_path / "b"
+    make_tiny_bundle(bundle, prototypes=6)
+    m = verify(bundle)
+    assert m.image.prototypes == 6 and m.file("prototypes") is not None
+    # the manifest's K must be the encoder's third output
+    raw = json.loads((bundle / "manifest.json").read_text())
+    raw["image"]["prototypes"] = 7
+    (bundle / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(SignatureError, match=r"image_encoder\.onnx"):
+        verify(bundle)
+    # and K without the file of codes is refused
+    raw["image"]["prototypes"] = 6
+    raw["files"] = [f for f in raw["files"] if f["role"] != "prototypes"]
+    (bundle / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(ManifestError, match="prototypes"):
+        verify(bundle)

@@ -48,9 +48,10 @@ def generator_onnx(path: Path, *, z: int, r: int, seed: int = 0, out_name: str =
 
 
 def encoder_onnx(
-    path: Path, *, in_shape: list[int], z: int, input_name: str, seed: int = 1
+    path: Path, *, in_shape: list[int], z: int, input_name: str, seed: int = 1, logits: int = 0
 ) -> None:
-    """x [batch, *in_shape] -> flatten -> (mu, logvar) [batch, z]."""
+    """x [batch, *in_shape] -> flatten -> (mu, logvar) [batch, z], and with ``logits`` K > 0
+    a third output, prototype logits [batch, K] (another projection of the same input)."""
     rng = np.random.default_rng(seed)
     n = int(np.prod(in_shape))
     w = numpy_helper.from_array((rng.normal(size=(n, 2 * z)) / np.sqrt(n)).astype(np.float32), "W")
@@ -59,21 +60,37 @@ def encoder_onnx(
         helper.make_node("MatMul", ["f", "W"], ["h"]),
         helper.make_node("Split", ["h"], ["mu", "logvar"], axis=1, num_outputs=2),
     ]
+    outputs = [
+        helper.make_tensor_value_info("mu", TensorProto.FLOAT, ["batch", z]),
+        helper.make_tensor_value_info("logvar", TensorProto.FLOAT, ["batch", z]),
+    ]
+    inits = [w]
+    if logits:
+        w2 = rng.normal(size=(n, logits)).astype(np.float32)
+        inits.append(numpy_helper.from_array(w2, "W2"))
+        nodes.append(helper.make_node("MatMul", ["f", "W2"], ["logits"]))
+        outputs.append(
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", logits])
+        )
     graph = helper.make_graph(
         nodes,
         "encoder",
         [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", *in_shape])],
-        [
-            helper.make_tensor_value_info("mu", TensorProto.FLOAT, ["batch", z]),
-            helper.make_tensor_value_info("logvar", TensorProto.FLOAT, ["batch", z]),
-        ],
-        initializer=[w],
+        outputs,
+        initializer=inits,
     )
     _save(graph, path)
 
 
-def make_tiny_bundle(bundle_dir: Path, *, z: int = 8, r: int = 8, image_size: int = 16) -> Manifest:
-    """A complete bundle (generator, image and voxel encoders, concepts) that verifies."""
+PROTOTYPE_CATEGORIES = ("chair", "table")
+
+
+def make_tiny_bundle(
+    bundle_dir: Path, *, z: int = 8, r: int = 8, image_size: int = 16, prototypes: int = 0
+) -> Manifest:
+    """A complete bundle (generator, image and voxel encoders, concepts) that verifies; with
+    ``prototypes`` K > 0 the image encoder also outputs K prototype logits and the bundle
+    carries prototypes.npz (categories alternating chair, table)."""
     bundle_dir.mkdir(parents=True, exist_ok=True)
     generator_onnx(bundle_dir / "generator.onnx", z=z, r=r)
     encoder_onnx(
@@ -81,6 +98,7 @@ def make_tiny_bundle(bundle_dir: Path, *, z: int = 8, r: int = 8, image_size: in
         in_shape=[3, image_size, image_size],
         z=z,
         input_name="image",
+        logits=prototypes,
     )
     encoder_onnx(bundle_dir / "voxel_encoder.onnx", in_shape=[1, r, r, r], z=z, input_name="voxels")
     rng = np.random.default_rng(2)
@@ -104,6 +122,7 @@ def make_tiny_bundle(bundle_dir: Path, *, z: int = 8, r: int = 8, image_size: in
         )
 
     lat = [("mu", ["batch", z]), ("logvar", ["batch", z])]
+    image_out = lat + ([("logits", ["batch", prototypes])] if prototypes else [])
     files = [
         file_entry(
             bundle_dir,
@@ -115,7 +134,7 @@ def make_tiny_bundle(bundle_dir: Path, *, z: int = 8, r: int = 8, image_size: in
             bundle_dir,
             "image_encoder.onnx",
             "image_encoder",
-            sig([("image", ["batch", 3, image_size, image_size])], lat),
+            sig([("image", ["batch", 3, image_size, image_size])], image_out),
         ),
         file_entry(
             bundle_dir,
@@ -126,12 +145,17 @@ def make_tiny_bundle(bundle_dir: Path, *, z: int = 8, r: int = 8, image_size: in
         file_entry(bundle_dir, "concepts.npz", "concepts"),
         file_entry(bundle_dir, "directions.json", "directions"),
     ]
+    if prototypes:
+        cats = [PROTOTYPE_CATEGORIES[i % 2] for i in range(prototypes)]
+        bank = np.random.default_rng(3).normal(size=(prototypes, z)).astype(np.float32)
+        np.savez(bundle_dir / "prototypes.npz", bank=bank, categories=np.array(cats))
+        files.append(file_entry(bundle_dir, "prototypes.npz", "prototypes"))
     manifest = Manifest(
         name="tiny-test",
         version="0.0.0",
         latent=LatentSpec(size=z),
         voxel_resolution=r,
-        image=ImageSpec(size=image_size),
+        image=ImageSpec(size=image_size, prototypes=prototypes or None),
         categories=["chair"],
         files=files,
     )

@@ -30,9 +30,10 @@ from app.latents import MixturePrior
 from training.card import write_model_card
 from training.dataset import DATA_PRESETS, build, load_split
 from training.directions import fit_and_measure, save_directions
-from training.evaluate import evaluate, write_metrics
-from training.export import export_networks
+from training.evaluate import evaluate, train_categories, write_metrics
+from training.export import export_networks, has_prototypes
 from training.previews import write_previews
+from training.prototypes import bank_categories
 from training.realset import load_real, real_dataset_for
 from training.shapes import CATEGORY_NAMES, all_attributes
 from training.train import load_networks
@@ -71,6 +72,14 @@ def write_bundle(
         checkpoint, data_root=data_root, threshold=metrics["threshold"], judge_steps=judge_steps
     )
     save_directions(directions, out / "directions.json")
+    k = len(nets["E"].proto.bank) if has_prototypes(nets["E"]) else None
+    if k:  # the prototype codes and their categories, for /v1/reconstruct's category hint
+        cats = train_categories(cfg, data_root)
+        np.savez(
+            out / "prototypes.npz",
+            bank=nets["E"].proto.bank.detach().cpu().numpy().astype(np.float32),
+            categories=np.array([CATEGORY_NAMES[c] for c in bank_categories(cats, k, cfg.seed)]),
+        )
     np.savez(out / "concepts.npz", **concepts)
     prior.save(out / "prior.npz")
     write_metrics(metrics, out / "metrics.json")
@@ -118,6 +127,8 @@ def write_bundle(
     files = [file_entry(out, fname, role, sig) for role, (fname, sig, _) in exported.items()]
     files.append(file_entry(out, "concepts.npz", "concepts"))
     files.append(file_entry(out, "directions.json", "directions"))
+    if k:
+        files.append(file_entry(out, "prototypes.npz", "prototypes"))
     files.append(file_entry(out, "prior.npz", "prior"))
     files.append(file_entry(out, "metrics.json", "metrics"))
     files.append(file_entry(out, "MODEL_CARD.md", "model_card"))
@@ -127,7 +138,7 @@ def write_bundle(
         version=version,
         latent=LatentSpec(size=cfg.model.z_dim, prior="mixture", std=1.0),
         voxel_resolution=cfg.model.resolution,
-        image=ImageSpec(size=cfg.model.image_size),
+        image=ImageSpec(size=cfg.model.image_size, prototypes=k),
         threshold=metrics["threshold"],
         image_threshold=metrics.get("image_threshold"),
         categories=list(CATEGORY_NAMES),

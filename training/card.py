@@ -216,6 +216,12 @@ def _real_metric_lines(metrics: dict) -> list[str]:
         f"({rec[k]['renders']} renders) |"
         for k, (label, target) in REAL_TARGETS.items()
     ]
+    if "iou_with_category_hint" in rec["plain"]:
+        rows.append(
+            "| single-view with the true category named (`category` hint): IoU white/plain, "
+            f"photographic | | {rec['plain']['iou_with_category_hint']:.3f}, "
+            f"{rec['photo']['iou_with_category_hint']:.3f} |"
+        )
     rows += [
         f"| real mesh -> voxel encoder -> decode: IoU | >= 0.80 | {real['mesh_round_trip_iou']:.3f}"
         + (

@@ -34,6 +34,7 @@ from torch import nn
 from app.latents import MixturePrior, fit_mixture
 from training.dataset import DATA_PRESETS, attribute_names, build, load_split
 from training.judge import BINARY, binary_targets, judge_accuracy, train_judge
+from training.prototypes import bank_categories
 from training.realset import load_real, real_dataset_for
 from training.shapes import CATEGORY_NAMES
 from training.train import images_to_input, load_networks
@@ -49,6 +50,28 @@ def encode(net: nn.Module, x: np.ndarray, batch: int = 64) -> np.ndarray:
     return np.concatenate(
         [net(torch.from_numpy(x[i : i + batch]))[0].numpy() for i in range(0, len(x), batch)]
     )
+
+
+@torch.no_grad()
+def hinted_codes(e: nn.Module, x: np.ndarray, allowed: np.ndarray, batch: int = 64) -> np.ndarray:
+    """A prototype encoder's answer when the category is known: the softmax blend over only the
+    prototypes ``allowed`` [N, K] bool (what /v1/reconstruct does with a category hint).
+    x [N, 3, S, S] float32 -> [N, Z]."""
+    logits = torch.cat(
+        [
+            e(torch.from_numpy(x[i : i + batch]), prototype_logits=True)
+            for i in range(0, len(x), batch)
+        ]
+    )
+    p = torch.softmax(logits.masked_fill(~torch.from_numpy(allowed), float("-inf")), 1)
+    return (p @ e.proto.bank).numpy()
+
+
+def train_categories(cfg, data_root: Path) -> list[np.ndarray]:
+    """Categories of the train shapes in the order training holds them: [procedural, real?]."""
+    procedural = load_split(build(DATA_PRESETS[cfg.data], data_root), "train")["category"]
+    real = _real_splits(cfg, data_root)["train"]["category"]
+    return [procedural, real] if len(real) else [procedural]
 
 
 @torch.no_grad()
@@ -238,9 +261,20 @@ def evaluate(
         valid += list(frames.reshape(len(frames), -1).any(1) & (fc.max(1) >= 0.5))
         jumps.append(float(1 - iou(frames[1:], frames[:-1]).min()))
     common = dict(nets=nets, judge=judge, threshold=best)
+    bank_cats = None
+    if e.proto is not None and bool(e.proto.ready):
+        parts = [train["category"], real["train"]["category"]]
+        bank_cats = bank_categories(
+            parts if len(parts[1]) else parts[:1], len(e.proto.bank), cfg.seed
+        )
     metrics_real = (
         evaluate_real(
-            real_test=real["test"], prior=prior, seed=seed, image_threshold=image_best, **common
+            real_test=real["test"],
+            prior=prior,
+            seed=seed,
+            image_threshold=image_best,
+            bank_categories=bank_cats,
+            **common,
         )
         if len(real["test"]["voxels"])
         else None

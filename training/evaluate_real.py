@@ -24,7 +24,7 @@ from app.bundle import ImageSpec
 from app.images import preprocess
 from app.latents import MixturePrior
 from app.meshing import DEFAULT_MIN_PART_FRACTION, count_parts, drop_small_parts
-from training.evaluate import decode, encode, generation_metrics, iou
+from training.evaluate import decode, encode, generation_metrics, hinted_codes, iou
 from training.judge import BINARY, Judge
 from training.shapes import CATEGORY_NAMES
 
@@ -65,6 +65,7 @@ def evaluate_real(
     threshold: float,
     image_threshold: float | None = None,
     seed: int = 0,
+    bank_categories: np.ndarray | None = None,
 ) -> dict:
     """Metrics on the real test split (see the module doc)."""
     g, e, v = nets["G"], nets["E"], nets["V"]
@@ -95,6 +96,13 @@ def evaluate_real(
         }
         for name, sel in groups.items()
     }
+    # ... and when the user names the category (/v1/reconstruct's hint; prototype encoders)
+    if bank_categories is not None:
+        allowed = bank_categories[None, :] == cat_v[:, None]
+        hinted = iou(decode(g, hinted_codes(e, service_inputs(imgs), allowed)) > (
+            threshold if image_threshold is None else image_threshold), gt_v)  # fmt: skip
+        for name, sel in groups.items():
+            recon[name]["iou_with_category_hint"] = float(hinted[sel].mean())
     # 2. mesh round trip through the voxel encoder (what /v1/encode + decode does)
     mu = encode(v, gt[:, None].astype(np.float32))
     round_trip = iou(decode(g, mu) > threshold, gt)

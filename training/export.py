@@ -49,6 +49,25 @@ class GeneratorExport(nn.Module):
         return self.g.probabilities(z)
 
 
+class PrototypeEncoderExport(nn.Module):
+    """image [batch, 3, S, S] -> mu, logvar [batch, Z] (the blend, as E answers) and the
+    prototype head's logits [batch, K], so the service can blend within a category the user
+    names (app/prototypes.py)."""
+
+    def __init__(self, e: nn.Module) -> None:
+        super().__init__()
+        self.e = e
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits = self.e(x, prototype_logits=True)
+        mu, logvar = self.e.proto.blend(logits)
+        return mu, logvar, logits
+
+
+def has_prototypes(e: nn.Module) -> bool:
+    return getattr(e, "proto", None) is not None and bool(e.proto.ready)
+
+
 def _signature(inputs: dict[str, list], outputs: dict[str, list]) -> OnnxSignature:
     return OnnxSignature(
         inputs=[TensorSpec(name=n, shape=s) for n, s in inputs.items()],
@@ -157,10 +176,13 @@ def export_networks(
     m = cfg.model
     z, r, s = m.z_dim, m.resolution, m.image_size
     latent = {"mu": ["batch", z], "logvar": ["batch", z]}
+    e, e_out = nets["E"], latent
+    if has_prototypes(e):
+        e, e_out = PrototypeEncoderExport(e), {**latent, "logits": ["batch", len(e.proto.bank)]}
     plan = {
         "generator": ("generator.onnx", GeneratorExport(nets["G"]), {"z": ["batch", z]},
                       {"voxels": ["batch", 1, r, r, r]}),
-        "image_encoder": ("image_encoder.onnx", nets["E"], {"image": ["batch", 3, s, s]}, latent),
+        "image_encoder": ("image_encoder.onnx", e, {"image": ["batch", 3, s, s]}, e_out),
         "voxel_encoder": ("voxel_encoder.onnx", nets["V"], {"voxels": ["batch", 1, r, r, r]},
                           latent),
     }  # fmt: skip

@@ -72,6 +72,15 @@ def choose_bank(
     return _codes(V, chosen, dev)
 
 
+def bank_categories(categories: list[np.ndarray], k: int, seed: int) -> np.ndarray:
+    """Each bank entry's category, as :func:`choose_bank` laid the bank out: categories
+    [procedural [N], real [N]?] of the train shapes -> [K] int."""
+    procedural = np.asarray(categories[0])
+    real = np.asarray(categories[1]) if len(categories) > 1 else np.zeros(0, int)
+    order = _procedural_order(len(procedural), seed).numpy()
+    return np.concatenate([real, real, procedural[order]])[:k].astype(np.int64)
+
+
 def own_prototypes(sizes: list[int], k: int, seed: int) -> torch.Tensor:
     """The bank entries made from each train shape, as :func:`choose_bank` laid them out:
     sizes [N procedural, N real?] -> [sum N, 2] int64 bank indices (-1: none), rows in the

@@ -43,11 +43,29 @@ async def reconstruct(
     settings: SettingsDep,
     image: Annotated[UploadFile, File(description="PNG, JPEG or WebP; alpha is used as the mask")],
     output: Annotated[str | None, Form(description="JSON of the output options")] = None,
+    category: Annotated[
+        str | None,
+        Form(
+            min_length=1,
+            max_length=100,
+            description="what the photo shows, when you know it (e.g. table): the answer then "
+            "blends only that category's prototype shapes (GET /v1/model: image.prototypes)",
+        ),
+    ] = None,
 ) -> Response:
     m = loaded.manifest
     if not loaded.engine.has("image_encoder") or m.image is None:
         raise ApiError(404, "Not available", "this bundle has no image encoder")
     out = _output(output)
+    protos = loaded.prototypes
+    if category is not None and protos is None:
+        raise ApiError(400, "No category hints", "this bundle's image encoder takes no category")
+    if category is not None and category not in protos.names:
+        raise ApiError(
+            400,
+            "Bad category",
+            f"unknown category {category!r}; use one of {', '.join(protos.names)}",
+        )
     data = await image.read()
     # 1. decode and crop off the event loop; 2. encoder -> latent; 3. generator -> shape
     try:
@@ -55,7 +73,9 @@ async def reconstruct(
         x, _info = await run_in_threadpool(images.preprocess, pic, m.image)
     except images.ImageInputError as e:
         raise ApiError(415 if "format" in str(e) else 400, "Bad image", str(e)) from None
-    z = await loaded.engine.encode_image(x[None], settings.request_timeout_s)
+    outs = await loaded.engine.encode_image(x[None], settings.request_timeout_s)
+    # the encoder's answer, or the blend of only the named category's prototype codes
+    z = outs[0] if category is None else protos.blend(outs[2], category)
     probs = await loaded.engine.generate(z, settings.request_timeout_s)
     return await shapes_response(
         probs,

@@ -192,3 +192,46 @@ def test_reconstruct_uses_the_bundles_image_threshold(tiny_bundle: Path) -> None
         assert r.status_code == 200 and r.json()["threshold"] == 0.3
         r = c.post("/v1/sample", json={"seeds": [1], "output": {"envelope": True}})
         assert r.json()["threshold"] == 0.6
+
+
+def test_a_category_hint_blends_only_that_categorys_prototypes(tmp_path: Path) -> None:
+    import base64
+
+    import onnxruntime as ort
+
+    from tests.tiny_bundle import make_tiny_bundle
+
+    bundle = tmp_path / "proto"
+    make_tiny_bundle(bundle, prototypes=6)
+    files = {"image": ("t.png", _png(_object_on()), "image/png")}
+    with TestClient(create_app(tiny_settings(bundle))) as c:
+        plain = c.post("/v1/reconstruct", files=files, data={"output": '{"format": "npy"}'})
+        hinted = c.post(
+            "/v1/reconstruct",
+            files=files,
+            data={"output": '{"format": "npy"}', "category": "table"},
+        )
+        assert plain.status_code == hinted.status_code == 200, hinted.text
+        # the hinted latent is the softmax blend of the table prototypes under the encoder's
+        # logits for the same preprocessed image
+        pic = images.decode(_png(_object_on()), max_pixels=1_000_000)
+        x, _ = images.preprocess(pic, ImageSpec(size=16))
+        sess = ort.InferenceSession(str(bundle / "image_encoder.onnx"))
+        mu, _, logits = sess.run(None, {"image": x[None]})
+        with np.load(bundle / "prototypes.npz") as d:
+            keep = d["categories"] == "table"
+            w = np.exp(logits[0, keep] - logits[0, keep].max())
+            want = (w / w.sum()) @ d["bank"][keep]
+        got = np.frombuffer(base64.b64decode(hinted.headers["x-gan3d-latent"]), "<f4")
+        assert np.allclose(got, want, atol=1e-4)
+        plain_z = np.frombuffer(base64.b64decode(plain.headers["x-gan3d-latent"]), "<f4")
+        assert np.allclose(plain_z, mu[0], atol=1e-5)
+        r = c.post("/v1/reconstruct", files=files, data={"category": "sofa"})
+        assert r.status_code == 400 and "chair, table" in r.json()["detail"]
+        assert c.get("/v1/model").json()["image"]["prototypes"] == 6
+
+
+def test_a_category_hint_needs_a_bundle_with_prototypes(client: TestClient) -> None:
+    files = {"image": ("t.png", _png(_object_on()), "image/png")}
+    r = client.post("/v1/reconstruct", files=files, data={"category": "chair"})
+    assert r.status_code == 400 and "takes no category" in r.json()["detail"]

@@ -180,3 +180,11 @@ def test_a_log_from_before_a_new_column_is_rewritten_with_it(tmp_path: Path) -> 
         rows = list(reader)
     assert reader.fieldnames == LOG_FIELDS
     assert rows == [{k: "" if k == "proto" else "1" for k in LOG_FIELDS}]
+
+
+def test_bank_categories_follow_the_bank_layout() -> None:
+    procedural = torch.arange(6) % 3  # categories 0, 1, 2
+    real = torch.tensor([5, 7])
+    cats = prototypes.bank_categories([procedural.numpy(), real.numpy()], 7, seed=3)
+    order = prototypes._procedural_order(6, 3)
+    assert cats.tolist() == [5, 7, 5, 7, *procedural[order[:3]].tolist()]

@@ -1,0 +1,41 @@
+"""The image encoder's prototype codes (the bundle's role "prototypes" file): with the encoder's
+logits over them, an answer restricted to a category the user names (/v1/reconstruct's
+``category`` hint). The encoder's own answer is the softmax blend over all K codes; when the
+photo is known to show a table, blending only the table codes removes the other categories'
+share (measured in the model card: "with category hint")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from app.latents import LatentError
+
+
+class Prototypes:
+    def __init__(self, bank: np.ndarray, categories: list[str], size: int) -> None:
+        if bank.ndim != 2 or bank.shape[1] != size or len(categories) != len(bank):
+            raise LatentError(f"prototypes file: bank [K, {size}] and categories [K] expected")
+        self.bank = bank.astype(np.float32)  # [K, Z]
+        self.categories = np.asarray(categories)  # [K] str
+        self.names = sorted(set(categories))
+
+    @classmethod
+    def load(cls, path: Path, size: int) -> Prototypes:
+        with np.load(path) as d:
+            return cls(d["bank"], [str(c) for c in d["categories"]], size)
+
+    def blend(self, logits: np.ndarray, category: str) -> np.ndarray:
+        """logits [N, K] -> [N, Z] float32: the softmax-weighted mean of ``category``'s codes;
+        an unknown category raises LatentError naming the known ones."""
+        if category not in self.names:
+            raise LatentError(
+                f"unknown category {category!r}; this bundle's prototypes cover "
+                f"{', '.join(self.names)}"
+            )
+        keep = self.categories == category
+        lg = logits[:, keep].astype(np.float64)
+        w = np.exp(lg - lg.max(1, keepdims=True))
+        w /= w.sum(1, keepdims=True)
+        return (w @ self.bank[keep].astype(np.float64)).astype(np.float32)
