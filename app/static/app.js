@@ -158,6 +158,7 @@ $("arith-btn").addEventListener("click", async () => {
 async function reconstruct(file) {
   const form = new FormData();
   form.append("image", file);
+  if ($("recon-category").value) form.append("category", $("recon-category").value);
   const resp = await call("v1/reconstruct", { method: "POST", body: form }, "reconstruct");
   if (!resp) return;
   show(await resp.blob(), latentFromHeader(resp), `reconstruction of ${file.name}`);
@@ -245,5 +246,17 @@ $("edit-amount").addEventListener("input", () => {
   editTimer = setTimeout(applyEdit, 250);
 });
 
+async function loadCategoryHints() {
+  // bundles whose image encoder scores prototype codes take a category hint
+  const resp = await call("v1/model", {}, "model");
+  if (!resp) return;
+  const model = await resp.json();
+  if (!model.image || !model.image.prototypes) return;
+  for (const c of model.categories) $("recon-category").add(new Option(c, c));
+  $("recon-category-label").hidden = false;
+  $("recon-category-hint").hidden = false;
+}
+
 loadConcepts();
 loadDirections();
+loadCategoryHints();

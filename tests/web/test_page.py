@@ -110,6 +110,13 @@ def test_reconstruct_an_uploaded_image(page, tmp_path: Path) -> None:
     p.set_input_files("#image", str(path))
     _wait_render(p, before)
     assert "reconstruction of table.png" in p.inner_text("#info") and not errors, errors
+    # the shipped bundle takes a category hint: the same photo, named a table
+    p.select_option("#recon-category", "table")
+    before = _loads(p)
+    p.set_input_files("#image", [])
+    p.set_input_files("#image", str(path))
+    _wait_render(p, before)
+    assert "reconstruction of table.png" in p.inner_text("#info") and not errors, errors
 
 
 def test_api_errors_are_shown_in_words(page) -> None:
