@@ -152,7 +152,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
-            expose_headers=["X-Gan3d-Latent", "X-Gan3d-Seed"],
+            expose_headers=[
+                "X-Gan3d-Latent",
+                "X-Gan3d-Seed",
+                "X-Gan3d-Category",
+                "X-Gan3d-Category-Probability",
+            ],
         )
     app.include_router(generate.router)
     app.include_router(edit.router)

@@ -26,6 +26,15 @@ class Prototypes:
         with np.load(path) as d:
             return cls(d["bank"], [str(c) for c in d["categories"]], size)
 
+    def guess(self, logits: np.ndarray) -> tuple[str, float]:
+        """logits [K] -> (category, probability): the category holding the most softmax mass,
+        i.e. what the encoder takes the photo to show."""
+        w = np.exp(logits.astype(np.float64) - logits.max())
+        w /= w.sum()
+        mass = {c: float(w[self.categories == c].sum()) for c in self.names}
+        best = max(mass, key=mass.get)
+        return best, mass[best]
+
     def blend(self, logits: np.ndarray, category: str) -> np.ndarray:
         """logits [N, K] -> [N, Z] float32: the softmax-weighted mean of ``category``'s codes;
         an unknown category raises LatentError naming the known ones."""

@@ -38,8 +38,9 @@ async def shapes_response(
     threshold: float,
     seeds: list[int | None] | None = None,
     name: str = "shape",
+    headers: dict[str, str] | None = None,
 ) -> Response:
-    """probs [N, R, R, R], latents [N, Z]."""
+    """probs [N, R, R, R], latents [N, Z]; ``headers`` go on the response either way."""
     seeds = seeds or [None] * len(probs)
     files = await mesher.encode(probs, out, threshold)
     envelope = out.envelope if out.envelope is not None else len(probs) > 1
@@ -55,6 +56,7 @@ async def shapes_response(
                 seed=seed,
             )
         headers = {
+            **(headers or {}),
             "X-Gan3d-Latent": latent_b64(z),
             "Content-Disposition": f'inline; filename="{name}.{out.format}"',
         }
@@ -73,5 +75,6 @@ async def shapes_response(
         for data, z, seed in zip(files, latents, seeds, strict=True)
     ]
     return JSONResponse(
-        {"shapes": shapes, "threshold": threshold, "resolution": int(probs.shape[1])}
+        {"shapes": shapes, "threshold": threshold, "resolution": int(probs.shape[1])},
+        headers=headers,
     )

@@ -76,6 +76,10 @@ async def reconstruct(
     outs = await loaded.engine.encode_image(x[None], settings.request_timeout_s)
     # the encoder's answer, or the blend of only the named category's prototype codes
     z = outs[0] if category is None else protos.blend(outs[2], category)
+    seen = {}  # what the encoder takes the photo to show (prototype encoders)
+    if protos is not None and len(outs) > 2:
+        guess, prob = protos.guess(outs[2][0])
+        seen = {"X-Gan3d-Category": guess, "X-Gan3d-Category-Probability": f"{prob:.3f}"}
     probs = await loaded.engine.generate(z, settings.request_timeout_s)
     return await shapes_response(
         probs,
@@ -84,6 +88,7 @@ async def reconstruct(
         mesher=loaded.mesher,
         threshold=out.threshold or m.image_threshold or m.threshold,
         name="reconstruction",
+        headers=seen,
     )
 
 

@@ -161,7 +161,10 @@ async function reconstruct(file) {
   if ($("recon-category").value) form.append("category", $("recon-category").value);
   const resp = await call("v1/reconstruct", { method: "POST", body: form }, "reconstruct");
   if (!resp) return;
-  show(await resp.blob(), latentFromHeader(resp), `reconstruction of ${file.name}`);
+  const seen = resp.headers.get("X-Gan3d-Category");
+  const p = Number(resp.headers.get("X-Gan3d-Category-Probability"));
+  const note = seen ? ` (the model sees a ${seen}, ${Math.round(100 * p)}%)` : "";
+  show(await resp.blob(), latentFromHeader(resp), `reconstruction of ${file.name}${note}`);
 }
 
 $("image").addEventListener("change", () => {

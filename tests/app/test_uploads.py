@@ -226,6 +226,13 @@ def test_a_category_hint_blends_only_that_categorys_prototypes(tmp_path: Path) -
         assert np.allclose(got, want, atol=1e-4)
         plain_z = np.frombuffer(base64.b64decode(plain.headers["x-gan3d-latent"]), "<f4")
         assert np.allclose(plain_z, mu[0], atol=1e-5)
+        # what the encoder takes the photo to show: the category with most softmax mass
+        w = np.exp(logits[0] - logits[0].max())
+        with np.load(bundle / "prototypes.npz") as d:
+            mass = {c: (w[d["categories"] == c].sum() / w.sum()) for c in ("chair", "table")}
+        best = max(mass, key=mass.get)
+        assert plain.headers["x-gan3d-category"] == hinted.headers["x-gan3d-category"] == best
+        assert abs(float(plain.headers["x-gan3d-category-probability"]) - mass[best]) < 1e-3
         r = c.post("/v1/reconstruct", files=files, data={"category": "sofa"})
         assert r.status_code == 400 and "chair, table" in r.json()["detail"]
         assert c.get("/v1/model").json()["image"]["prototypes"] == 6
@@ -235,3 +242,5 @@ def test_a_category_hint_needs_a_bundle_with_prototypes(client: TestClient) -> N
     files = {"image": ("t.png", _png(_object_on()), "image/png")}
     r = client.post("/v1/reconstruct", files=files, data={"category": "chair"})
     assert r.status_code == 400 and "takes no category" in r.json()["detail"]
+    r = client.post("/v1/reconstruct", files=files)
+    assert r.status_code == 200 and "x-gan3d-category" not in r.headers

@@ -110,6 +110,7 @@ def test_reconstruct_an_uploaded_image(page, tmp_path: Path) -> None:
     p.set_input_files("#image", str(path))
     _wait_render(p, before)
     assert "reconstruction of table.png" in p.inner_text("#info") and not errors, errors
+    assert "the model sees a" in p.inner_text("#info")  # the encoder's guess, from the headers
     # the shipped bundle takes a category hint: the same photo, named a table
     p.select_option("#recon-category", "table")
     before = _loads(p)
