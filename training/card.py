@@ -216,6 +216,14 @@ def _real_metric_lines(metrics: dict) -> list[str]:
         f"({rec[k]['renders']} renders) |"
         for k, (label, target) in REAL_TARGETS.items()
     ]
+    if "guess_accuracy" in rec["plain"]:
+        rows.append(
+            "| the encoder's own category guess (`X-Gan3d-Category`) right: white/plain, "
+            f"photographic | | {_pct(rec['plain']['guess_accuracy'])}, "
+            f"{_pct(rec['photo']['guess_accuracy'])} (stated probability on average "
+            f"{rec['plain']['guess_mean_probability']:.2f}, "
+            f"{rec['photo']['guess_mean_probability']:.2f}) |"
+        )
     if "iou_with_category_hint" in rec["plain"]:
         rows.append(
             "| single-view with the true category named (`category` hint): IoU white/plain, "

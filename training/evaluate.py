@@ -67,6 +67,16 @@ def hinted_codes(e: nn.Module, x: np.ndarray, allowed: np.ndarray, batch: int = 
     return (p @ e.proto.bank).numpy()
 
 
+@torch.no_grad()
+def category_mass(e: nn.Module, x: np.ndarray, bank_cats: np.ndarray, n: int) -> np.ndarray:
+    """A prototype encoder's softmax mass per category (what the service reports as its guess).
+    x [N, 3, S, S] float32, bank_cats [K] int -> [N, n] float, rows summing to 1."""
+    logits = torch.cat([e(torch.from_numpy(x[i : i + 64]), prototype_logits=True)
+                        for i in range(0, len(x), 64)])  # fmt: skip
+    p = torch.softmax(logits, 1).numpy()
+    return np.stack([p[:, bank_cats == c].sum(1) for c in range(n)], 1)
+
+
 def train_categories(cfg, data_root: Path) -> list[np.ndarray]:
     """Categories of the train shapes in the order training holds them: [procedural, real?]."""
     procedural = load_split(build(DATA_PRESETS[cfg.data], data_root), "train")["category"]

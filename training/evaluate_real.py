@@ -24,7 +24,14 @@ from app.bundle import ImageSpec
 from app.images import preprocess
 from app.latents import MixturePrior
 from app.meshing import DEFAULT_MIN_PART_FRACTION, count_parts, drop_small_parts
-from training.evaluate import decode, encode, generation_metrics, hinted_codes, iou
+from training.evaluate import (
+    category_mass,
+    decode,
+    encode,
+    generation_metrics,
+    hinted_codes,
+    iou,
+)
 from training.judge import BINARY, Judge
 from training.shapes import CATEGORY_NAMES
 
@@ -98,6 +105,12 @@ def evaluate_real(
     }
     # ... and when the user names the category (/v1/reconstruct's hint; prototype encoders)
     if bank_categories is not None:
+        # the service's guess (X-Gan3d-Category): the category with most softmax mass
+        mass = category_mass(e, service_inputs(imgs), bank_categories, len(CATEGORY_NAMES))
+        guess_right = mass.argmax(1) == cat_v
+        for name, sel in groups.items():
+            recon[name]["guess_accuracy"] = float(guess_right[sel].mean())
+            recon[name]["guess_mean_probability"] = float(mass[sel].max(1).mean())
         allowed = bank_categories[None, :] == cat_v[:, None]
         hinted = iou(decode(g, hinted_codes(e, service_inputs(imgs), allowed)) > (
             threshold if image_threshold is None else image_threshold), gt_v)  # fmt: skip

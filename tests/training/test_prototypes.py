@@ -188,3 +188,29 @@ def test_bank_categories_follow_the_bank_layout() -> None:
     cats = prototypes.bank_categories([procedural.numpy(), real.numpy()], 7, seed=3)
     order = prototypes._procedural_order(6, 3)
     assert cats.tolist() == [5, 7, 5, 7, *procedural[order[:3]].tolist()]
+
+
+def test_the_guess_and_the_hinted_answer_come_from_the_logits() -> None:
+    from training.evaluate import category_mass, hinted_codes
+
+    cfg = ModelConfig(resolution=16, z_dim=4, g_widths=(8, 8), d_widths=(8, 8), image_size=32,
+                      e_widths=(8, 8, 8), e_prototypes=K)  # fmt: skip
+    e = build(cfg)["E"].eval()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        e.proto.bank.copy_(torch.randn(K, 4, generator=gen))
+        e.proto.weight.copy_(torch.randn(K, 8, generator=gen))
+        e.proto.ready.fill_(1)
+    x = torch.randn(3, 3, 32, 32, generator=gen).numpy()
+    cats = torch.arange(K).numpy() % 3
+    with torch.no_grad():
+        p = torch.softmax(e(torch.from_numpy(x), prototype_logits=True), 1)
+    mass = category_mass(e, x, cats, 3)
+    assert mass.shape == (3, 3) and torch.allclose(
+        torch.from_numpy(mass).sum(1).double(), torch.ones(3, dtype=torch.float64)
+    )
+    assert abs(mass[0, 1] - p[0, cats == 1].sum().item()) < 1e-5
+    allowed = torch.from_numpy(cats == 2).expand(3, K).numpy().copy()
+    got = hinted_codes(e, x, allowed)
+    w = p[:, cats == 2] / p[:, cats == 2].sum(1, keepdim=True)
+    assert torch.allclose(torch.from_numpy(got), w @ e.proto.bank[cats == 2], atol=1e-5)
