@@ -26,9 +26,9 @@ class Settings(BaseSettings):
     providers: Annotated[list[str], NoDecode] = []
     intra_op_threads: int = Field(default=0, ge=0)  # 0 = one per physical core
     # ORT's intra-op threads busy-wait between operators (ORT's default) when on; off, they sleep
-    # and leave the cores to the event loop and meshing. Off by default: on 2 cores, alternating
-    # runs of bench/service.py served 88-92% of the bare model at 32 clients vs 81-83% on, and
-    # the overload bench's liveness p99 fell (README); a lone request costs ~1-2 ms more
+    # and leave the cores to the event loop, the second batch and the meshing workers. Off by
+    # default: on 2 cores, 32 clients (bench/service.py), npy 215 vs 288/s and GLB 71 vs 99/s
+    # with it on vs off; a lone request costs ~1-2 ms more
     ort_spinning: bool = False
     # processes that mesh and encode shapes (marching cubes holds the GIL, so threads use one
     # core); unset = one per core (0 on a single core), 0 = mesh in the server's threads
