@@ -87,18 +87,22 @@ class MeshPool:
 
     async def encode(self, probs: np.ndarray, out: Output, threshold: float) -> list[bytes | None]:
         """probs [N, R, R, R] float32 in [0, 1] -> N files (None: empty mesh), in order."""
-        if out.format in VOXEL_FORMATS:  # microseconds of numpy: any hop would cost more
+
+        def here() -> list[bytes | None]:
             return [encode_one(p, out, threshold) for p in probs]
+
+        if out.format in VOXEL_FORMATS:  # microseconds of numpy: any hop would cost more
+            return here()
         pool = self._pool
         if pool is None:
-            return await run_in_threadpool(lambda: [encode_one(p, out, threshold) for p in probs])
+            return await run_in_threadpool(here)
         loop = asyncio.get_running_loop()
         try:
             jobs = [loop.run_in_executor(pool, encode_one, p, out, threshold) for p in probs]
             return list(await asyncio.gather(*jobs))
         except BrokenProcessPool:
             self._replace(pool)
-            return await run_in_threadpool(lambda: [encode_one(p, out, threshold) for p in probs])
+            return await run_in_threadpool(here)
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         if self._pool is not broken:  # another request already replaced it

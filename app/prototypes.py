@@ -26,25 +26,30 @@ class Prototypes:
         with np.load(path) as d:
             return cls(d["bank"], [str(c) for c in d["categories"]], size)
 
+    def check(self, category: str) -> None:
+        """Raises LatentError naming the known categories when ``category`` is not one."""
+        if category not in self.names:
+            raise LatentError(f"unknown category {category!r}; use one of {', '.join(self.names)}")
+
     def guess(self, logits: np.ndarray) -> tuple[str, float]:
         """logits [K] -> (category, probability): the category holding the most softmax mass,
         i.e. what the encoder takes the photo to show."""
-        w = np.exp(logits.astype(np.float64) - logits.max())
-        w /= w.sum()
+        w = _softmax(logits[None])[0]
         mass = {c: float(w[self.categories == c].sum()) for c in self.names}
         best = max(mass, key=mass.get)
         return best, mass[best]
 
     def blend(self, logits: np.ndarray, category: str) -> np.ndarray:
         """logits [N, K] -> [N, Z] float32: the softmax-weighted mean of ``category``'s codes;
-        an unknown category raises LatentError naming the known ones."""
-        if category not in self.names:
-            raise LatentError(
-                f"unknown category {category!r}; this bundle's prototypes cover "
-                f"{', '.join(self.names)}"
-            )
+        an unknown category raises LatentError (see :meth:`check`)."""
+        self.check(category)
         keep = self.categories == category
-        lg = logits[:, keep].astype(np.float64)
-        w = np.exp(lg - lg.max(1, keepdims=True))
-        w /= w.sum(1, keepdims=True)
+        w = _softmax(logits[:, keep])
         return (w @ self.bank[keep].astype(np.float64)).astype(np.float32)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """[N, K] -> [N, K] float64, rows summing to 1."""
+    lg = logits.astype(np.float64)
+    w = np.exp(lg - lg.max(1, keepdims=True))
+    return w / w.sum(1, keepdims=True)

@@ -63,6 +63,22 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _started(cmd: list[str], env: dict, port: int, ready_path: str):
+    """Start ``cmd`` and poll ``ready_path`` until it answers 200 -> (process, url, seconds)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env)
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            if httpx.get(f"{url}{ready_path}", timeout=1).status_code == 200:
+                return proc, url, time.perf_counter() - t0
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"{' '.join(cmd)} exited during start-up")
+        time.sleep(0.02)
+
+
 def start_server(bundle: Path) -> tuple[subprocess.Popen, str, float]:
     port = _free_port()
     env = {
@@ -71,18 +87,7 @@ def start_server(bundle: Path) -> tuple[subprocess.Popen, str, float]:
         "GAN3D_PORT": str(port),
         "GAN3D_LOG_LEVEL": "warning",
     }
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "app"], env=env)
-    url = f"http://127.0.0.1:{port}"
-    while True:
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                return proc, url, time.perf_counter() - t0
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError("the server exited during start-up")
-        time.sleep(0.02)
+    return _started([sys.executable, "-m", "app"], env, port, "/health/ready")
 
 
 def median_ms(fn, n: int) -> float:
@@ -163,18 +168,7 @@ def start_plain(bundle: Path) -> tuple[subprocess.Popen, str, float]:
     port = _free_port()
     env = {**os.environ, "GAN3D_BUNDLE_DIR": str(bundle)}
     cmd = [sys.executable, "-m", "uvicorn", "bench.plain_server:app", "--port", str(port)]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([*cmd, "--log-level", "warning"], env=env)
-    url = f"http://127.0.0.1:{port}"
-    while True:
-        try:
-            httpx.get(f"{url}/docs", timeout=1)
-            return proc, url, time.perf_counter() - t0
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError("the plain server exited during start-up")
-        time.sleep(0.02)
+    return _started([*cmd, "--log-level", "warning"], env, port, "/docs")
 
 
 def measure_server(start, bundle: Path, seconds: int, levels: tuple[int, ...]) -> dict:

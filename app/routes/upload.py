@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from app import images, voxelize
 from app.deps import LoadedDep, SettingsDep
 from app.errors import ApiError
+from app.latents import LatentError
 from app.results import shapes_response
 from app.routes.openapi import COMMON, SHAPE_FILES, errors
 from app.schemas import Output
@@ -60,12 +61,11 @@ async def reconstruct(
     protos = loaded.prototypes
     if category is not None and protos is None:
         raise ApiError(400, "No category hints", "this bundle's image encoder takes no category")
-    if category is not None and category not in protos.names:
-        raise ApiError(
-            400,
-            "Bad category",
-            f"unknown category {category!r}; use one of {', '.join(protos.names)}",
-        )
+    if category is not None:
+        try:
+            protos.check(category)  # before the image is read and the model runs
+        except LatentError as e:
+            raise ApiError(400, "Bad category", str(e)) from None
     data = await image.read()
     # 1. decode and crop off the event loop; 2. encoder -> latent; 3. generator -> shape
     try:
