@@ -31,9 +31,9 @@ from training.card import write_model_card
 from training.dataset import DATA_PRESETS, build, load_split
 from training.directions import fit_and_measure, save_directions
 from training.evaluate import evaluate, train_categories, write_metrics
-from training.export import export_networks, has_prototypes
+from training.export import export_networks
 from training.previews import write_previews
-from training.prototypes import bank_categories
+from training.prototypes import bank_categories, has_prototypes
 from training.realset import load_real, real_dataset_for
 from training.shapes import CATEGORY_NAMES, all_attributes
 from training.train import load_networks

@@ -34,7 +34,7 @@ from torch import nn
 from app.latents import MixturePrior, fit_mixture
 from training.dataset import DATA_PRESETS, attribute_names, build, load_split
 from training.judge import BINARY, binary_targets, judge_accuracy, train_judge
-from training.prototypes import bank_categories
+from training.prototypes import bank_categories, has_prototypes, prototype_logits
 from training.realset import load_real, real_dataset_for
 from training.shapes import CATEGORY_NAMES
 from training.train import images_to_input, load_networks
@@ -53,35 +53,27 @@ def encode(net: nn.Module, x: np.ndarray, batch: int = 64) -> np.ndarray:
 
 
 @torch.no_grad()
-def hinted_codes(e: nn.Module, x: np.ndarray, allowed: np.ndarray, batch: int = 64) -> np.ndarray:
+def hinted_codes(e: nn.Module, x: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """A prototype encoder's answer when the category is known: the softmax blend over only the
     prototypes ``allowed`` [N, K] bool (what /v1/reconstruct does with a category hint).
     x [N, 3, S, S] float32 -> [N, Z]."""
-    logits = torch.cat(
-        [
-            e(torch.from_numpy(x[i : i + batch]), prototype_logits=True)
-            for i in range(0, len(x), batch)
-        ]
-    )
+    logits = prototype_logits(e, x)
     p = torch.softmax(logits.masked_fill(~torch.from_numpy(allowed), float("-inf")), 1)
     return (p @ e.proto.bank).numpy()
 
 
-@torch.no_grad()
 def category_mass(e: nn.Module, x: np.ndarray, bank_cats: np.ndarray, n: int) -> np.ndarray:
     """A prototype encoder's softmax mass per category (what the service reports as its guess).
     x [N, 3, S, S] float32, bank_cats [K] int -> [N, n] float, rows summing to 1."""
-    logits = torch.cat([e(torch.from_numpy(x[i : i + 64]), prototype_logits=True)
-                        for i in range(0, len(x), 64)])  # fmt: skip
-    p = torch.softmax(logits, 1).numpy()
+    p = torch.softmax(prototype_logits(e, x), 1).numpy()
     return np.stack([p[:, bank_cats == c].sum(1) for c in range(n)], 1)
 
 
 def train_categories(cfg, data_root: Path) -> list[np.ndarray]:
-    """Categories of the train shapes in the order training holds them: [procedural, real?]."""
+    """Categories of the train shapes in the order training holds them: [procedural, real]
+    (real empty for a run without real models)."""
     procedural = load_split(build(DATA_PRESETS[cfg.data], data_root), "train")["category"]
-    real = _real_splits(cfg, data_root)["train"]["category"]
-    return [procedural, real] if len(real) else [procedural]
+    return [procedural, _real_splits(cfg, data_root)["train"]["category"]]
 
 
 @torch.no_grad()
@@ -272,11 +264,9 @@ def evaluate(
         jumps.append(float(1 - iou(frames[1:], frames[:-1]).min()))
     common = dict(nets=nets, judge=judge, threshold=best)
     bank_cats = None
-    if e.proto is not None and bool(e.proto.ready):
+    if has_prototypes(e):  # the bank's layout, from the train shapes' categories
         parts = [train["category"], real["train"]["category"]]
-        bank_cats = bank_categories(
-            parts if len(parts[1]) else parts[:1], len(e.proto.bank), cfg.seed
-        )
+        bank_cats = bank_categories(parts, len(e.proto.bank), cfg.seed)
     metrics_real = (
         evaluate_real(
             real_test=real["test"],

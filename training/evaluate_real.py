@@ -82,7 +82,8 @@ def evaluate_real(
     # 1. single-view reconstruction from every held-out render, through the service's own
     # upload path (object found and framed by app/images.py), as a user's photo would go
     imgs = real_test["images"].reshape(n * views, *real_test["images"].shape[2:])
-    probs = decode(g, encode(e, service_inputs(imgs)))
+    x = service_inputs(imgs)
+    probs = decode(g, encode(e, x))
     rec = probs > (threshold if image_threshold is None else image_threshold)
     gt_v, cat_v = np.repeat(gt, views, axis=0), np.repeat(cats, views)
     scores = iou(rec, gt_v)
@@ -106,13 +107,13 @@ def evaluate_real(
     # ... and when the user names the category (/v1/reconstruct's hint; prototype encoders)
     if bank_categories is not None:
         # the service's guess (X-Gan3d-Category): the category with most softmax mass
-        mass = category_mass(e, service_inputs(imgs), bank_categories, len(CATEGORY_NAMES))
+        mass = category_mass(e, x, bank_categories, len(CATEGORY_NAMES))
         guess_right = mass.argmax(1) == cat_v
         for name, sel in groups.items():
             recon[name]["guess_accuracy"] = float(guess_right[sel].mean())
             recon[name]["guess_mean_probability"] = float(mass[sel].max(1).mean())
         allowed = bank_categories[None, :] == cat_v[:, None]
-        hinted = iou(decode(g, hinted_codes(e, service_inputs(imgs), allowed)) > (
+        hinted = iou(decode(g, hinted_codes(e, x, allowed)) > (
             threshold if image_threshold is None else image_threshold), gt_v)  # fmt: skip
         for name, sel in groups.items():
             recon[name]["iou_with_category_hint"] = float(hinted[sel].mean())

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from app.bundle import OnnxSignature, TensorSpec
+from training.prototypes import has_prototypes
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,6 @@ class PrototypeEncoderExport(nn.Module):
         logits = self.e(x, prototype_logits=True)
         mu, logvar = self.e.proto.blend(logits)
         return mu, logvar, logits
-
-
-def has_prototypes(e: nn.Module) -> bool:
-    return getattr(e, "proto", None) is not None and bool(e.proto.ready)
 
 
 def _signature(inputs: dict[str, list], outputs: dict[str, list]) -> OnnxSignature:

@@ -72,9 +72,21 @@ def choose_bank(
     return _codes(V, chosen, dev)
 
 
+def has_prototypes(e: nn.Module) -> bool:
+    """Whether an image encoder answers from a filled prototype bank."""
+    return getattr(e, "proto", None) is not None and bool(e.proto.ready)
+
+
+@torch.no_grad()
+def prototype_logits(e: nn.Module, x: np.ndarray, batch: int = 64) -> torch.Tensor:
+    """x [N, 3, S, S] float32 (network input) -> E's prototype logits [N, K] (E in eval mode)."""
+    return torch.cat([e(torch.from_numpy(x[i : i + batch]), prototype_logits=True)
+                      for i in range(0, len(x), batch)])  # fmt: skip
+
+
 def bank_categories(categories: list[np.ndarray], k: int, seed: int) -> np.ndarray:
     """Each bank entry's category, as :func:`choose_bank` laid the bank out: categories
-    [procedural [N], real [N]?] of the train shapes -> [K] int."""
+    [procedural [N], real [N]?] of the train shapes (real may be empty) -> [K] int."""
     procedural = np.asarray(categories[0])
     real = np.asarray(categories[1]) if len(categories) > 1 else np.zeros(0, int)
     order = _procedural_order(len(procedural), seed).numpy()
