@@ -26,6 +26,9 @@ FileRole = Literal[
     "generator",  # z [B, Z] -> occupancy probabilities [B, 1, R, R, R]
     "image_encoder",  # image [B, 3, S, S] -> mu, logvar [B, Z]
     "voxel_encoder",  # voxels [B, 1, R, R, R] -> mu, logvar [B, Z]
+    # z [B, Z], target [B, R, R, R] -> gradient [B, Z] and loss [B] of the generator's
+    # reconstruction loss (G(z) against the target), so /v1/encode can fit z by gradient steps
+    "generator_gradient",
     "concepts",  # .npz of named latent vectors
     "prior",  # .npz of a Gaussian mixture fitted to encoded training shapes (latent.prior)
     "directions",  # .json of named edit directions (training/directions.py)
@@ -37,7 +40,7 @@ FileRole = Literal[
     "preview",
     "other",
 ]
-ONNX_ROLES = ("generator", "image_encoder", "voxel_encoder")
+ONNX_ROLES = ("generator", "image_encoder", "voxel_encoder", "generator_gradient")
 
 
 class _Strict(BaseModel):
@@ -135,8 +138,8 @@ class Manifest(_Strict):
         roles = [f.role for f in self.files]
         if self.image is not None and self.image.prototypes and "prototypes" not in roles:
             raise ValueError("image.prototypes is set but no file has role 'prototypes'")
-        for role in ("generator", "image_encoder", "voxel_encoder", "concepts", "prior",
-                     "directions"):  # fmt: skip
+        for role in ("generator", "image_encoder", "voxel_encoder", "generator_gradient",
+                     "concepts", "prior", "directions"):  # fmt: skip
             if roles.count(role) > 1:
                 raise ValueError(f"more than one file has role {role!r}")
         if "generator" not in roles:
@@ -163,6 +166,8 @@ class Manifest(_Strict):
             )
         if role == "voxel_encoder":
             return [["batch", 1, r, r, r]], [["batch", z], ["batch", z]]
+        if role == "generator_gradient":
+            return [["batch", z], ["batch", r, r, r]], [["batch", z], ["batch"]]
         raise KeyError(role)
 
 

@@ -52,7 +52,7 @@ class BatchingConfig:
 
 @dataclass
 class _Item:
-    x: np.ndarray  # [n, ...] rows for the network's single input
+    x: tuple[np.ndarray, ...]  # [n, ...] rows for each of the network's inputs
     future: asyncio.Future
     deadline: float  # loop.time() after which the rows are not worth running
 
@@ -99,7 +99,7 @@ class Batcher:
     ) -> None:
         self.name = name
         self.session = session
-        self.input = session.get_inputs()[0].name
+        self.inputs = [i.name for i in session.get_inputs()]
         self.outputs = [o.name for o in session.get_outputs()]
         self.executor = executor
         self.cfg = cfg
@@ -120,11 +120,12 @@ class Batcher:
         for task in self._tasks:
             task.cancel()
 
-    def run_now(self, x: np.ndarray) -> list[np.ndarray]:
-        """Synchronous call, for warm-up and benchmarks."""
-        return self.session.run(self.outputs, {self.input: x})
+    def run_now(self, *x: np.ndarray) -> list[np.ndarray]:
+        """Synchronous call (an array per input, in order), for warm-up and benchmarks."""
+        return self.session.run(self.outputs, dict(zip(self.inputs, x, strict=True)))
 
-    async def submit(self, x: np.ndarray, timeout: float) -> list[np.ndarray]:
+    async def submit(self, *x: np.ndarray, timeout: float) -> list[np.ndarray]:
+        """Rows for each input (as many rows in each) -> the outputs' rows for them."""
         loop = asyncio.get_running_loop()
         item = _Item(x, loop.create_future(), loop.time() + timeout)
         try:
@@ -142,7 +143,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         while True:
             first = await self.queue.get()
-            items, rows = [first], len(first.x)
+            items, rows = [first], len(first.x[0])
             wait_until = loop.time() + self.cfg.max_wait_ms / 1000
             while rows < self.cfg.max_batch:
                 if not self.queue.empty():  # everything already waiting joins this batch
@@ -155,7 +156,7 @@ class Batcher:
                 else:
                     break
                 items.append(nxt)
-                rows += len(nxt.x)
+                rows += len(nxt.x[0])
             now = loop.time()
             live = [it for it in items if now < it.deadline and not it.future.done()]
             try:
@@ -166,10 +167,10 @@ class Batcher:
                     self.queue.task_done()
 
     async def _run(self, items: list[_Item]) -> None:
-        x = np.concatenate([it.x for it in items])
+        x = [np.concatenate(rows) for rows in zip(*(it.x for it in items), strict=True)]
         t = time.perf_counter()
         try:
-            outs = await asyncio.get_running_loop().run_in_executor(self.executor, self.run_now, x)
+            outs = await asyncio.get_running_loop().run_in_executor(self.executor, self.run_now, *x)
         except Exception as e:  # an ORT failure fails these requests, not the worker
             for it in items:
                 if not it.future.done():
@@ -177,12 +178,12 @@ class Batcher:
             return
         self.stats.inference_seconds += time.perf_counter() - t
         self.stats.batches += 1
-        self.stats.rows += len(x)
-        self.stats.batch_sizes.append(len(x))
+        self.stats.rows += len(x[0])
+        self.stats.batch_sizes.append(len(x[0]))
         del self.stats.batch_sizes[:-1000]
         start = 0
         for it in items:
-            n = len(it.x)
+            n = len(it.x[0])
             if not it.future.done():
                 it.future.set_result([o[start : start + n] for o in outs])
             start += n
@@ -213,7 +214,7 @@ class Engine:
         executor = ThreadPoolExecutor(batching.concurrent, thread_name_prefix="gan3d-ort")
         batchers = {}
         provider = "CPUExecutionProvider"
-        for role in ("generator", "image_encoder", "voxel_encoder"):
+        for role in ("generator", "image_encoder", "voxel_encoder", "generator_gradient"):
             entry = manifest.file(role)
             if entry is None:
                 continue
@@ -246,6 +247,8 @@ class Engine:
                     b.run_now(np.zeros((n, z), np.float32))
                 elif role == "voxel_encoder":
                     b.run_now(np.zeros((n, 1, r, r, r), np.float32))
+                elif role == "generator_gradient":
+                    b.run_now(np.zeros((n, z), np.float32), np.zeros((n, r, r, r), np.float32))
                 else:
                     s = self.manifest.image.size if self.manifest.image else 0
                     b.run_now(np.zeros((n, 3, s, s), np.float32))
@@ -254,14 +257,28 @@ class Engine:
         return role in self.batchers
 
     async def generate(self, z: np.ndarray, timeout: float) -> np.ndarray:
-        (probs,) = await self.batchers["generator"].submit(z.astype(np.float32), timeout)
+        (probs,) = await self.batchers["generator"].submit(z.astype(np.float32), timeout=timeout)
         return probs[:, 0]
 
     async def encode_image(self, images: np.ndarray, timeout: float) -> list[np.ndarray]:
         """images [N, 3, S, S] -> [mu, logvar] [N, Z] each, then, for a prototype encoder,
         the prototype logits [N, K]."""
-        return await self.batchers["image_encoder"].submit(images.astype(np.float32), timeout)
+        return await self.batchers["image_encoder"].submit(
+            images.astype(np.float32), timeout=timeout
+        )
 
     async def encode_voxels(self, voxels: np.ndarray, timeout: float) -> np.ndarray:
-        mu, _ = await self.batchers["voxel_encoder"].submit(voxels.astype(np.float32), timeout)
+        mu, _ = await self.batchers["voxel_encoder"].submit(
+            voxels.astype(np.float32), timeout=timeout
+        )
         return mu
+
+    async def gradient(
+        self, z: np.ndarray, target: np.ndarray, timeout: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """z [N, Z], target grids [N, R, R, R] -> (gradient [N, Z], loss [N]) of the generator's
+        reconstruction loss (bundle role generator_gradient)."""
+        grad, loss = await self.batchers["generator_gradient"].submit(
+            z.astype(np.float32), target.astype(np.float32), timeout=timeout
+        )
+        return grad, loss

@@ -47,6 +47,60 @@ def generator_onnx(path: Path, *, z: int, r: int, seed: int = 0, out_name: str =
     _save(graph, path)
 
 
+def generator_gradient_onnx(
+    path: Path, *, z: int, r: int, seed: int = 0, pos_weight: float = 3.0
+) -> None:
+    """The exact gradient graph of :func:`generator_onnx`'s generator (same seed, same W):
+    (z [batch, z], target [batch, r, r, r]) -> (gradient [batch, z], loss [batch]) of the mean
+    weighted binary cross-entropy of its logits h = z @ W against the target."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(z, r**3)).astype(np.float32)
+    inits = [
+        numpy_helper.from_array(w, "W"),
+        numpy_helper.from_array(w.T.copy(), "WT"),
+        numpy_helper.from_array(np.array([-1, r**3], dtype=np.int64), "flat"),
+        numpy_helper.from_array(np.array(pos_weight, np.float32), "pw"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+        numpy_helper.from_array(np.array(1.0 / r**3, np.float32), "inv_n"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+    ]
+    n = helper.make_node
+    nodes = [
+        n("MatMul", ["z", "W"], ["h"]),
+        n("Sigmoid", ["h"], ["p"]),
+        n("Reshape", ["target", "flat"], ["y"]),
+        n("Sub", ["one", "y"], ["not_y"]),
+        n("Mul", ["pw", "y"], ["wy"]),
+        n("Sub", ["one", "p"], ["not_p"]),
+        n("Mul", ["not_y", "p"], ["a"]),
+        n("Mul", ["wy", "not_p"], ["b"]),
+        n("Sub", ["a", "b"], ["d"]),
+        n("Mul", ["d", "inv_n"], ["dh"]),
+        n("MatMul", ["dh", "WT"], ["gradient"]),
+        n("Neg", ["h"], ["neg_h"]),
+        n("Softplus", ["neg_h"], ["sp_neg"]),
+        n("Softplus", ["h"], ["sp"]),
+        n("Mul", ["wy", "sp_neg"], ["l1"]),
+        n("Mul", ["not_y", "sp"], ["l2"]),
+        n("Add", ["l1", "l2"], ["l"]),
+        n("ReduceMean", ["l", "axis1"], ["loss"], keepdims=0),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "generator_gradient",
+        [
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", z]),
+            helper.make_tensor_value_info("target", TensorProto.FLOAT, ["batch", r, r, r]),
+        ],
+        [
+            helper.make_tensor_value_info("gradient", TensorProto.FLOAT, ["batch", z]),
+            helper.make_tensor_value_info("loss", TensorProto.FLOAT, ["batch"]),
+        ],
+        initializer=inits,
+    )
+    _save(graph, path)
+
+
 def encoder_onnx(
     path: Path, *, in_shape: list[int], z: int, input_name: str, seed: int = 1, logits: int = 0
 ) -> None:
@@ -86,11 +140,18 @@ PROTOTYPE_CATEGORIES = ("chair", "table")
 
 
 def make_tiny_bundle(
-    bundle_dir: Path, *, z: int = 8, r: int = 8, image_size: int = 16, prototypes: int = 0
+    bundle_dir: Path,
+    *,
+    z: int = 8,
+    r: int = 8,
+    image_size: int = 16,
+    prototypes: int = 0,
+    gradient: bool = False,
 ) -> Manifest:
     """A complete bundle (generator, image and voxel encoders, concepts) that verifies; with
     ``prototypes`` K > 0 the image encoder also outputs K prototype logits and the bundle
-    carries prototypes.npz (categories alternating chair, table)."""
+    carries prototypes.npz (categories alternating chair, table); with ``gradient`` it carries
+    the generator's gradient graph (/v1/encode then fits by gradient steps)."""
     bundle_dir.mkdir(parents=True, exist_ok=True)
     generator_onnx(bundle_dir / "generator.onnx", z=z, r=r)
     encoder_onnx(
@@ -145,6 +206,19 @@ def make_tiny_bundle(
         file_entry(bundle_dir, "concepts.npz", "concepts"),
         file_entry(bundle_dir, "directions.json", "directions"),
     ]
+    if gradient:
+        generator_gradient_onnx(bundle_dir / "generator_gradient.onnx", z=z, r=r)
+        files.append(
+            file_entry(
+                bundle_dir,
+                "generator_gradient.onnx",
+                "generator_gradient",
+                sig(
+                    [("z", ["batch", z]), ("target", ["batch", r, r, r])],
+                    [("gradient", ["batch", z]), ("loss", ["batch"])],
+                ),
+            )
+        )
     if prototypes:
         cats = [PROTOTYPE_CATEGORIES[i % 2] for i in range(prototypes)]
         bank = np.random.default_rng(3).normal(size=(prototypes, z)).astype(np.float32)

@@ -6,7 +6,9 @@ the procedural numbers of training/evaluate.py. Protocols:
   classifier trained on the train split, procedural + real) puts the result in the model's
   category; reported separately for white/plain backgrounds and for photographs.
 - mesh round trip: the model's voxels (made by app/voxelize.py, the voxeliser /v1/encode uses)
-  -> voxel encoder -> generator, IoU with the input.
+  -> voxel encoder -> generator, IoU with the input; then as /v1/encode answers by default:
+  the code fitted by Adam steps on the generator's reconstruction loss (app/fitting.py, with
+  the exported gradient module), and, for comparison, the older fixed-point refinement.
 - samples: prior samples that are one face-connected piece after the service's default
   clean-up (app/meshing.drop_small_parts), over SAMPLES_FOR_PIECES seeds.
 - generation 1-NNA (d = 1 - IoU) against the real test shapes.
@@ -17,10 +19,12 @@ the procedural numbers of training/evaluate.py. Protocols:
 from __future__ import annotations
 
 import numpy as np
+import torch
 from PIL import Image
 from torch import nn
 
 from app.bundle import ImageSpec
+from app.fitting import DEFAULT_FIT_STEPS, Adam
 from app.images import preprocess
 from app.latents import MixturePrior
 from app.meshing import DEFAULT_MIN_PART_FRACTION, count_parts, drop_small_parts
@@ -32,11 +36,13 @@ from training.evaluate import (
     hinted_codes,
     iou,
 )
+from training.export import GeneratorGradientExport
 from training.judge import BINARY, Judge
 from training.shapes import CATEGORY_NAMES
 
 SAMPLES_FOR_PIECES = 200
-REFINE_STEPS, REFINE_RATE = 3, 0.5  # as /v1/encode's default (app/routes/upload.py)
+FIXED_POINT_STEPS, FIXED_POINT_RATE = 3, 0.5  # as /v1/encode without a gradient graph
+FIT_STEPS_REPORTED = (10, 20, DEFAULT_FIT_STEPS, 80)
 PLAIN_BACKGROUNDS = ("white", "plain")
 
 
@@ -61,6 +67,25 @@ def single_piece_share(probs: np.ndarray, threshold: float) -> dict[str, float]:
         "min_part_fraction": DEFAULT_MIN_PART_FRACTION,
         "samples": len(probs),
     }
+
+
+@torch.no_grad()
+def fit_latents(
+    g: nn.Module, z: np.ndarray, targets: np.ndarray, steps: tuple[int, ...], batch: int = 64
+) -> dict[int, np.ndarray]:
+    """/v1/encode's fitting: Adam steps on each code against its target grid [N, R, R, R],
+    with the gradient graph the bundle exports -> {steps: fitted codes} for each of ``steps``."""
+    grad_of = GeneratorGradientExport(g).eval()
+    out: dict[int, list[np.ndarray]] = {s: [] for s in steps}
+    for i in range(0, len(z), batch):
+        zi, target = z[i : i + batch], torch.from_numpy(targets[i : i + batch].astype(np.float32))
+        adam = Adam()
+        for step in range(1, max(steps) + 1):
+            grad, _ = grad_of(torch.from_numpy(zi), target)
+            zi = adam.step(zi, grad.numpy())
+            if step in out:
+                out[step].append(zi)
+    return {s: np.concatenate(v) for s, v in out.items()}
 
 
 def evaluate_real(
@@ -120,11 +145,17 @@ def evaluate_real(
     # 2. mesh round trip through the voxel encoder (what /v1/encode + decode does)
     mu = encode(v, gt[:, None].astype(np.float32))
     round_trip = iou(decode(g, mu) > threshold, gt)
-    # ... and with /v1/encode's default refinement: z <- z + rate (V(x) - V(G(z)))
+    # ... and as /v1/encode answers by default: the code fitted by gradient steps
+    fitted_iou = {
+        s: iou(decode(g, z) > threshold, gt)
+        for s, z in fit_latents(g, mu, gt, FIT_STEPS_REPORTED).items()
+    }
+    fitted = {s: float(v.mean()) for s, v in fitted_iou.items()}
+    # ... and the fixed-point refinement of bundles without the gradient graph
     z = mu
-    for _ in range(REFINE_STEPS):
-        z = z + REFINE_RATE * (mu - encode(v, decode(g, z)[:, None]))
-    refined = iou(decode(g, z) > threshold, gt)
+    for _ in range(FIXED_POINT_STEPS):
+        z = z + FIXED_POINT_RATE * (mu - encode(v, decode(g, z)[:, None]))
+    fixed_point = iou(decode(g, z) > threshold, gt)
     # 3-4. prior samples: one piece after clean-up; 1-NNA against the real test shapes
     rng = np.random.default_rng(seed)
     z = np.stack([prior.sample(int(s)) for s in rng.integers(0, 2**62, SAMPLES_FOR_PIECES)])
@@ -137,10 +168,19 @@ def evaluate_real(
         "renders_per_model": views,
         "reconstruction": recon,
         "mesh_round_trip_iou": float(round_trip.mean()),
-        "mesh_round_trip_iou_refined": float(refined.mean()),
-        "refine_steps": REFINE_STEPS,
+        "mesh_round_trip_iou_refined": fitted[DEFAULT_FIT_STEPS],
+        "refine_steps": DEFAULT_FIT_STEPS,
+        "refine_method": "gradient",
+        "mesh_round_trip_iou_by_fit_steps": fitted,
+        "mesh_round_trip_iou_fixed_point": float(fixed_point.mean()),
+        "fixed_point_steps": FIXED_POINT_STEPS,
         "mesh_round_trip_per_category": {
             c: float(round_trip[cats == i].mean())
+            for i, c in enumerate(CATEGORY_NAMES)
+            if (cats == i).any()
+        },
+        "mesh_round_trip_per_category_fitted": {
+            c: float(fitted_iou[DEFAULT_FIT_STEPS][cats == i].mean())
             for i, c in enumerate(CATEGORY_NAMES)
             if (cats == i).any()
         },

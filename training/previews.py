@@ -98,9 +98,10 @@ def _real_previews(
     size: int,
 ) -> list[Path]:
     """Real test models (never trained on): a held-out render on white and one on a photograph
-    -> the service's upload path -> G; and the model's voxels -> V -> G (mesh round trip).
-    The first test model of each category, in category order."""
-    from training.evaluate_real import service_inputs
+    -> the service's upload path -> G; and the model's voxels -> V -> G, then fitted as
+    /v1/encode does by default (mesh round trip). The first test model of each category."""
+    from app.fitting import DEFAULT_FIT_STEPS
+    from training.evaluate_real import fit_latents, service_inputs
 
     g, e, v = nets["G"], nets["E"], nets["V"]
     idx = [int(np.nonzero(real["category"] == i)[0][0]) for i in range(len(CATEGORY_NAMES))
@@ -113,7 +114,9 @@ def _real_previews(
         shots = real["images"][i, [white, photo]]
         probs = decode(g, encode(e, service_inputs(shots)))
         truth = real["voxels"][i].astype(np.float32)
-        round_trip = decode(g, encode(v, truth[None, None]))[0]
+        code = encode(v, truth[None, None])
+        fitted = fit_latents(g, code, truth[None], (DEFAULT_FIT_STEPS,))[DEFAULT_FIT_STEPS]
+        round_trip = decode(g, fitted)[0]
         big = [np.asarray(Image.fromarray(s).resize((size, size), Image.BICUBIC)) for s in shots]
         rows += [big[0], render_grid(probs[0], threshold=image_threshold, size=size), big[1],
                  render_grid(probs[1], threshold=image_threshold, size=size),

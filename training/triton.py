@@ -2,7 +2,7 @@
 
     python -m training triton --bundle models/gan3d-cpu --out triton_models
 
-    triton_models/gan3d_generator/config.pbtxt + 1/model.onnx    (likewise the two encoders)
+    triton_models/gan3d_generator/config.pbtxt + 1/model.onnx    (likewise every ONNX role)
 
 Each config has dynamic batching (preferred sizes, a short queue delay), a bounded queue that
 rejects past its size or timeout, and a zero-input warm-up, so Triton serves the same ONNX files
@@ -24,13 +24,25 @@ TIMEOUT_US = 30_000_000
 
 def _tensor(name: str, shape: list) -> str:
     dims = ", ".join(str(d) for d in shape[1:])  # Triton's dims exclude the batch axis
+    if not dims:  # one value per row (a loss): Triton wants [1], reshaped to the row's scalar
+        return (
+            f'  {{\n    name: "{name}"\n    data_type: TYPE_FP32\n    dims: [ 1 ]\n'
+            "    reshape: { shape: [ ] }\n  }"
+        )
     return f'  {{\n    name: "{name}"\n    data_type: TYPE_FP32\n    dims: [ {dims} ]\n  }}'
+
+
+def _warmup_input(t) -> str:
+    dims = ", ".join(str(d) for d in t.shape[1:])
+    return (
+        f'    inputs {{\n      key: "{t.name}"\n      value {{\n        data_type: TYPE_FP32\n'
+        f"        dims: [ {dims} ]\n        zero_data: true\n      }}\n    }}"
+    )
 
 
 def config_text(model_name: str, entry, max_batch: int = MAX_BATCH) -> str:
     sig = entry.onnx
-    first = sig.inputs[0]
-    dims = ", ".join(str(d) for d in first.shape[1:])
+    warm = "\n".join(_warmup_input(t) for t in sig.inputs)
     preferred = ", ".join(str(b) for b in (4, 8, 16, 32) if b <= max_batch)
     inputs = ",\n".join(_tensor(t.name, t.shape) for t in sig.inputs)
     outputs = ",\n".join(_tensor(t.name, t.shape) for t in sig.outputs)
@@ -63,14 +75,7 @@ model_warmup [
   {{
     name: "zeros"
     batch_size: 1
-    inputs {{
-      key: "{first.name}"
-      value {{
-        data_type: TYPE_FP32
-        dims: [ {dims} ]
-        zero_data: true
-      }}
-    }}
+{warm}
   }}
 ]
 """

@@ -30,9 +30,9 @@ def test_queue_full_is_503_with_retry_after(tiny_bundle: Path) -> None:
         batcher = c.app.state.gan3d.loaded.engine.batchers["generator"]
         run_now = batcher.run_now
 
-        def slow(x):  # hold the worker so that the queue fills up
+        def slow(*x):  # hold the worker so that the queue fills up
             gate.wait(5)
-            return run_now(x)
+            return run_now(*x)
 
         batcher.run_now = slow
 

@@ -16,6 +16,7 @@ from app import images
 from app.bundle import ImageSpec
 from app.main import create_app
 from tests.app.conftest import tiny_settings
+from tests.tiny_bundle import make_tiny_bundle
 
 SPEC = ImageSpec(size=16)
 
@@ -171,8 +172,48 @@ def test_encode_refinement_steps_follow_the_fixed_point_rule(
     (decoded,) = g.run(None, {"z": target})
     expect = target + 0.5 * (target - v.run(None, {"voxels": decoded})[0])
     assert np.allclose(once["latent"], expect[0], atol=1e-5)
+    assert plain["refine_method"] == "fixed-point" and 0 <= plain["fit_iou"] <= 1
     r = client.post("/v1/encode", files={"shape": ("g.npy", buf.getvalue())}, data={"refine": 9})
-    assert r.status_code == 422 and "refine" in r.text
+    assert r.status_code == 422 and "at most 8" in r.json()["detail"]
+
+
+def test_encode_fits_by_adam_steps_on_the_bundles_gradient(tmp_path: Path) -> None:
+    """With a generator_gradient graph, refine counts Adam steps on the generator's
+    reconstruction loss: the first one is Adam's (rate x the gradient's sign), and the default
+    40 lower the loss of the decoded shape against the upload."""
+    import onnxruntime as ort
+
+    bundle = tmp_path / "b"
+    make_tiny_bundle(bundle, gradient=True)
+    grid = np.zeros((8, 8, 8), np.uint8)
+    grid[2:6, 1:7, 3:5] = 1
+    buf = io.BytesIO()
+    np.save(buf, grid)
+    with TestClient(create_app(tiny_settings(bundle))) as c:
+
+        def encode(**data) -> dict:
+            r = c.post("/v1/encode", files={"shape": ("g.npy", buf.getvalue())}, data=data)
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        plain, once, fitted = encode(refine="0"), encode(refine="1"), encode()
+        assert fitted["refine_method"] == "gradient" and fitted["refine_steps"] == 40
+        assert encode(refine="150")["refine_steps"] == 150  # more than fixed-point's 8
+        r = c.post("/v1/encode", files={"shape": ("g.npy", buf.getvalue())}, data={"refine": 201})
+        assert r.status_code == 422 and "refine" in r.text
+    grad_sess = ort.InferenceSession(str(bundle / "generator_gradient.onnx"))
+
+    def gradient(latent: list[float]) -> tuple[np.ndarray, float]:
+        g, loss = grad_sess.run(
+            None, {"z": np.array([latent], np.float32), "target": grid[None].astype(np.float32)}
+        )
+        return g[0], float(loss[0])
+
+    g0, loss0 = gradient(plain["latent"])
+    expect = np.array(plain["latent"]) - 0.1 * g0 / (np.abs(g0) + 1e-8)
+    assert np.allclose(once["latent"], expect, atol=1e-5)
+    assert gradient(fitted["latent"])[1] < 0.9 * loss0
+    assert fitted["fit_iou"] >= plain["fit_iou"]
 
 
 def test_reconstruct_uses_the_bundles_image_threshold(tiny_bundle: Path) -> None:

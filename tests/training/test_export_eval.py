@@ -15,9 +15,11 @@ from app.bundle import verify
 from training.config import PRESETS
 from training.evaluate import concept_vectors, generation_metrics, iou, pairwise_iou
 from training.export import (
+    FIT_POS_WEIGHT,
     HALF_PARITY_TOLERANCE,
     ExportParityError,
     GeneratorExport,
+    GeneratorGradientExport,
     check_parity,
     export_onnx,
 )
@@ -136,6 +138,7 @@ def test_tiny_bundle_end_to_end(tmp_path: Path, tiny_data_root: Path) -> None:
         "generator",
         "image_encoder",
         "voxel_encoder",
+        "generator_gradient",
         "concepts",
         "directions",
         "metrics",
@@ -170,6 +173,46 @@ def test_image_encoder_with_a_prototype_head_exports_with_parity(tmp_path: Path)
     for half in (False, True):
         _, err = export_onnx(e, tmp_path / f"e{half}.onnx", **io, half_weights=half)
         assert err <= (HALF_PARITY_TOLERANCE if half else 1e-4)
+
+
+def test_generator_gradient_is_autograds_and_exports_with_parity(tmp_path: Path) -> None:
+    """The hand-written backward pass equals torch's autograd on a trained-like G (BatchNorm with
+    non-trivial running statistics), in torch and as the exported ONNX graph."""
+    model = PRESETS["tiny"].model
+    g = build(model, seed=0)["G"]
+    g.train()
+    with torch.no_grad():  # running statistics away from (0, 1), as after training
+        for _ in range(3):
+            g(torch.randn(16, model.z_dim) * 2)
+    g.eval()
+    r, zd = model.resolution, model.z_dim
+    z = torch.randn(4, zd, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    target = (torch.rand(4, r, r, r, generator=torch.Generator().manual_seed(2)) > 0.7).float()
+    logits = g(z)[:, 0]
+    want = (
+        torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, target, pos_weight=torch.tensor(FIT_POS_WEIGHT), reduction="none"
+        )
+        .flatten(1)
+        .mean(1)
+    )
+    want.sum().backward()
+    module = GeneratorGradientExport(g).eval()
+    grad, loss = module(z.detach(), target)
+    assert torch.allclose(loss, want.detach(), atol=1e-6)
+    assert torch.allclose(grad, z.grad, atol=1e-6 * float(z.grad.abs().max()) + 1e-9)
+    assert float(z.grad.abs().max()) > 0  # a real gradient, not a vacuous comparison
+    io = {
+        "inputs": {"z": ["batch", zd], "target": ["batch", r, r, r]},
+        "outputs": {"gradient": ["batch", zd], "loss": ["batch"]},
+    }
+    _, err = export_onnx(module, tmp_path / "grad.onnx", **io)
+    assert err <= 1e-4
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(tmp_path / "grad.onnx"), providers=["CPUExecutionProvider"])
+    got, got_loss = sess.run(None, {"z": z.detach().numpy(), "target": target.numpy()})
+    assert np.allclose(got, z.grad.numpy(), atol=1e-5) and np.allclose(got_loss, want.detach())
 
 
 def test_directions_fit_the_labels_they_are_named_after() -> None:
