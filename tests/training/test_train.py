@@ -159,3 +159,15 @@ def test_colour_jitter_changes_colours_only_when_asked() -> None:
     assert torch.equal(plain, augment_images(x, torch.Generator().manual_seed(1), 0.0))
     jittered = augment_images(x, torch.Generator().manual_seed(1), 0.3)
     assert not torch.allclose(plain, jittered) and jittered.abs().max() <= 1
+
+
+def test_strong_augmentation_is_seeded_in_range_and_greys_some_images() -> None:
+    from training.train import STRONG_P, augment_images
+
+    x = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    a = augment_images(x, torch.Generator().manual_seed(1), 0.0, strong=True)
+    assert torch.equal(a, augment_images(x, torch.Generator().manual_seed(1), 0.0, strong=True))
+    assert a.shape == x.shape and a.abs().max() <= 1
+    assert not torch.allclose(a, augment_images(x, torch.Generator().manual_seed(1)))
+    grey = (a[:, 0] == a[:, 1]).flatten(1).all(1) & (a[:, 1] == a[:, 2]).flatten(1).all(1)
+    assert 0 < float(grey.float().mean()) < 2 * STRONG_P  # about STRONG_P of the batch
