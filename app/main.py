@@ -157,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "X-Gan3d-Seed",
                 "X-Gan3d-Category",
                 "X-Gan3d-Category-Probability",
+                "X-Gan3d-Blend",
             ],
         )
     app.include_router(generate.router)

@@ -1,8 +1,13 @@
 """The image encoder's prototype codes (the bundle's role "prototypes" file): with the encoder's
-logits over them, an answer restricted to a category the user names (/v1/reconstruct's
-``category`` hint). The encoder's own answer is the softmax blend over all K codes; when the
-photo is known to show a table, blending only the table codes removes the other categories'
-share (measured in the model card: "with category hint")."""
+logits over them, an answer restricted to one category's codes (/v1/reconstruct).
+
+The encoder's own answer is the softmax blend over all K codes. When it is unsure, that blend
+mixes categories (part chair, part sofa) and G draws something between them. /v1/reconstruct
+therefore blends only one category's codes: the one the user names (``category`` hint), or else
+the one the encoder gives most softmax mass (its guess). Measured on the real validation
+renders (bundle 3.4): the guessed-category blend scores IoU 0.322 / 0.300 on white/plain and on
+photographs vs 0.320 / 0.272 for the blend of all codes (paired by model +0.015, SE 0.003); the
+true category 0.352 / 0.344. ``ANY`` asks for the blend of all codes."""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from app.latents import LatentError
+
+ANY = "any"  # blend every prototype code, whatever its category (the encoder's own answer)
 
 
 class Prototypes:
@@ -27,9 +34,12 @@ class Prototypes:
             return cls(d["bank"], [str(c) for c in d["categories"]], size)
 
     def check(self, category: str) -> None:
-        """Raises LatentError naming the known categories when ``category`` is not one."""
-        if category not in self.names:
-            raise LatentError(f"unknown category {category!r}; use one of {', '.join(self.names)}")
+        """Raises LatentError naming the known categories when ``category`` is neither one of
+        them nor ``ANY``."""
+        if category != ANY and category not in self.names:
+            raise LatentError(
+                f"unknown category {category!r}; use one of {', '.join(self.names)}, or {ANY}"
+            )
 
     def guess(self, logits: np.ndarray) -> tuple[str, float]:
         """logits [K] -> (category, probability): the category holding the most softmax mass,
@@ -41,8 +51,11 @@ class Prototypes:
 
     def blend(self, logits: np.ndarray, category: str) -> np.ndarray:
         """logits [N, K] -> [N, Z] float32: the softmax-weighted mean of ``category``'s codes;
-        an unknown category raises LatentError (see :meth:`check`)."""
-        self.check(category)
+        an unknown category raises LatentError (see :meth:`check`). (For ``ANY``, the encoder's
+        own answer is this blend over every code.)"""
+        if category not in self.names:
+            self.check(category)
+            raise LatentError(f"{category!r} is not one category: use the encoder's own answer")
         keep = self.categories == category
         w = _softmax(logits[:, keep])
         return (w @ self.bank[keep].astype(np.float64)).astype(np.float32)

@@ -1,10 +1,12 @@
 """Write docs/category_hint.png: real test-split renders (never trained on) sent to the shipped
-service's POST /v1/reconstruct without and with the ``category`` hint, each result rendered.
+service's POST /v1/reconstruct three ways, each result rendered: ``category=any`` (the blend of
+every prototype), no hint (the blend of the category the encoder sees, the default) and the
+true category named.
 
     python scripts/category_hint_preview.py   # needs the real data: python -m training data
 
 Rows: examples/table.png, then the first test model of chair, lamp, shelf and bed, each on its
-first white-background held-out render. Columns: the input, the answer, the hinted answer.
+first white-background held-out render. Columns: the input, then the three answers.
 """
 
 from __future__ import annotations
@@ -57,15 +59,16 @@ def main() -> None:
             pic = Image.open(io.BytesIO(data)).convert("RGB").resize((SIZE, SIZE))
             tiles.append(np.asarray(pic))
             labels.append(label)
-            for hint in (None, cat):
+            for hint in ("any", None, cat):
                 form = {"output": '{"format": "npy"}', **({"category": hint} if hint else {})}
                 r = c.post("/v1/reconstruct", files={"image": ("x.png", data)}, data=form)
                 r.raise_for_status()
                 tiles.append(
                     render_grid(np.load(io.BytesIO(r.content)), threshold=threshold, size=SIZE)
                 )
-                labels.append(f"category={hint}" if hint else "no hint")
-    print(save_png(tile(tiles, 3, labels), ROOT / "docs/category_hint.png"))
+                seen = r.headers.get("X-Gan3d-Category")
+                labels.append(f"category={hint}" if hint else f"guess: {seen}")
+    print(save_png(tile(tiles, 4, labels), ROOT / "docs/category_hint.png"))
 
 
 if __name__ == "__main__":

@@ -30,10 +30,9 @@ from app.latents import MixturePrior
 from training.card import write_model_card
 from training.dataset import DATA_PRESETS, build, load_split
 from training.directions import fit_and_measure, save_directions
-from training.evaluate import evaluate, train_categories, write_metrics
+from training.evaluate import evaluate, prototype_categories, write_metrics
 from training.export import export_networks
 from training.previews import write_previews
-from training.prototypes import bank_categories, has_prototypes
 from training.realset import load_real, real_dataset_for
 from training.shapes import CATEGORY_NAMES, all_attributes
 from training.train import load_networks
@@ -72,13 +71,12 @@ def write_bundle(
         checkpoint, data_root=data_root, threshold=metrics["threshold"], judge_steps=judge_steps
     )
     save_directions(directions, out / "directions.json")
-    k = len(nets["E"].proto.bank) if has_prototypes(nets["E"]) else None
-    if k:  # the prototype codes and their categories, for /v1/reconstruct's category hint
-        cats = train_categories(cfg, data_root)
+    bank_cats = prototype_categories(cfg, nets["E"], data_root)
+    if bank_cats is not None:  # the prototype codes and their categories (/v1/reconstruct)
         np.savez(
             out / "prototypes.npz",
             bank=nets["E"].proto.bank.detach().cpu().numpy().astype(np.float32),
-            categories=np.array([CATEGORY_NAMES[c] for c in bank_categories(cats, k, cfg.seed)]),
+            categories=np.array([CATEGORY_NAMES[c] for c in bank_cats]),
         )
     np.savez(out / "concepts.npz", **concepts)
     prior.save(out / "prior.npz")
@@ -101,6 +99,7 @@ def write_bundle(
         size=preview_size,
         real_test=real_test,
         directions=directions,
+        bank_categories=bank_cats,
     )
     summary = TrainingSummary(
         preset=cfg.preset,
@@ -127,7 +126,7 @@ def write_bundle(
     files = [file_entry(out, fname, role, sig) for role, (fname, sig, _) in exported.items()]
     files.append(file_entry(out, "concepts.npz", "concepts"))
     files.append(file_entry(out, "directions.json", "directions"))
-    if k:
+    if bank_cats is not None:
         files.append(file_entry(out, "prototypes.npz", "prototypes"))
     files.append(file_entry(out, "prior.npz", "prior"))
     files.append(file_entry(out, "metrics.json", "metrics"))
@@ -138,7 +137,10 @@ def write_bundle(
         version=version,
         latent=LatentSpec(size=cfg.model.z_dim, prior="mixture", std=1.0),
         voxel_resolution=cfg.model.resolution,
-        image=ImageSpec(size=cfg.model.image_size, prototypes=k),
+        image=ImageSpec(
+            size=cfg.model.image_size,
+            prototypes=None if bank_cats is None else len(bank_cats),
+        ),
         threshold=metrics["threshold"],
         image_threshold=metrics.get("image_threshold"),
         categories=list(CATEGORY_NAMES),

@@ -246,6 +246,12 @@ def _real_metric_lines(metrics: dict) -> list[str]:
             f"photographic | | {rec['plain']['iou_with_category_hint']:.3f}, "
             f"{rec['photo']['iou_with_category_hint']:.3f} |"
         )
+    if "iou_all_prototypes" in rec["plain"]:
+        rows.append(
+            "| single-view blending every prototype (`category=any`, the default before 3.5): "
+            f"IoU white/plain, photographic | | {rec['plain']['iou_all_prototypes']:.3f}, "
+            f"{rec['photo']['iou_all_prototypes']:.3f} |"
+        )
     rows += [
         f"| real mesh -> voxel encoder -> decode: IoU | >= 0.80 | {_round_trip(real)} |",
         f"| random samples in one piece after the default clean-up | >= 95% | "

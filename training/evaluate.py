@@ -3,8 +3,10 @@
     python -m training evaluate --run-dir runs/cpu      -> runs/cpu/metrics.json
 
 Protocols (all on voxels binarised at a threshold):
-- reconstruction: test image (view 0) -> E -> mu -> G; IoU with the true grid, per category and
-  mean, at 0.5 and at the threshold that maximises mean IoU on the *validation* splits
+- reconstruction: test image (view 0) -> E -> its answer as /v1/reconstruct gives it without a
+  hint (a prototype encoder: the blend of the guessed category's codes) -> G; IoU with the
+  true grid, per category and mean, at 0.5 and at the threshold that maximises mean IoU on the
+  *validation* splits
   (procedural and, when the run trained on them, real models' held-out renders, equally).
 - generation: as many samples as test shapes from the bundle's prior: a Gaussian mixture
   fitted to the voxel-encoder codes of the *train* split (a component per category and binary
@@ -67,6 +69,24 @@ def category_mass(e: nn.Module, x: np.ndarray, bank_cats: np.ndarray, n: int) ->
     x [N, 3, S, S] float32, bank_cats [K] int -> [N, n] float, rows summing to 1."""
     p = torch.softmax(prototype_logits(e, x), 1).numpy()
     return np.stack([p[:, bank_cats == c].sum(1) for c in range(n)], 1)
+
+
+def service_codes(e: nn.Module, x: np.ndarray, bank_cats: np.ndarray | None) -> np.ndarray:
+    """What /v1/reconstruct answers without a hint: for a prototype encoder, the blend of the
+    prototypes of the category it gives most mass (app/prototypes.py); else E's mu.
+    x [N, 3, S, S] float32 network input -> [N, Z]."""
+    if bank_cats is None:
+        return encode(e, x)
+    guess = category_mass(e, x, bank_cats, len(CATEGORY_NAMES)).argmax(1)
+    return hinted_codes(e, x, bank_cats[None, :] == guess[:, None])
+
+
+def prototype_categories(cfg, e: nn.Module, data_root: Path) -> np.ndarray | None:
+    """Each prototype code's category [K] int, as the bundle's prototypes.npz names them, for a
+    prototype encoder; None for any other."""
+    if not has_prototypes(e):
+        return None
+    return bank_categories(train_categories(cfg, data_root), len(e.proto.bank), cfg.seed)
 
 
 def train_categories(cfg, data_root: Path) -> list[np.ndarray]:
@@ -181,6 +201,7 @@ def evaluate(
     real = _real_splits(cfg, data_root)
     rng = np.random.default_rng(seed)
     g, e, v = nets["G"], nets["E"], nets["V"]
+    bank_cats = prototype_categories(cfg, e, data_root)
     # 1. concept vectors: means of voxel-encoder codes of train exemplars (never test shapes),
     # procedural and real (real models carry a category, no attributes)
     pool = {
@@ -190,11 +211,10 @@ def evaluate(
     train_attrs = binary_targets(pool["attrs"], names)
     concepts = concept_vectors(train_mu, pool["category"], train_attrs)
 
-    # 2. single-view reconstruction; threshold chosen on validation
+    # 2. single-view reconstruction, as the service answers; threshold chosen on validation
     def recon(split: dict) -> np.ndarray:
-        return decode(
-            g, encode(e, images_to_input(torch.from_numpy(split["images"][:, 0])).numpy())
-        )
+        x = images_to_input(torch.from_numpy(split["images"][:, 0])).numpy()
+        return decode(g, service_codes(e, x, bank_cats))
 
     val_p, test_p = recon(val), recon(test)
     val_gt, test_gt = val["voxels"].astype(bool), test["voxels"].astype(bool)
@@ -203,7 +223,7 @@ def evaluate(
     real_val = real["val"]
     if len(real_val["voxels"]):
         imgs = real_val["images"].reshape(-1, *real_val["images"].shape[2:])
-        real_p = decode(g, encode(e, service_inputs(imgs)))
+        real_p = decode(g, service_codes(e, service_inputs(imgs), bank_cats))
         real_gt = np.repeat(real_val["voxels"].astype(bool), real_val["images"].shape[1], axis=0)
     else:
         real_p = real_gt = None
@@ -263,10 +283,6 @@ def evaluate(
         valid += list(frames.reshape(len(frames), -1).any(1) & (fc.max(1) >= 0.5))
         jumps.append(float(1 - iou(frames[1:], frames[:-1]).min()))
     common = dict(nets=nets, judge=judge, threshold=best)
-    bank_cats = None
-    if has_prototypes(e):  # the bank's layout, from the train shapes' categories
-        parts = [train["category"], real["train"]["category"]]
-        bank_cats = bank_categories(parts, len(e.proto.bank), cfg.seed)
     metrics_real = (
         evaluate_real(
             real_test=real["test"],

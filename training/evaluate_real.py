@@ -35,6 +35,7 @@ from training.evaluate import (
     generation_metrics,
     hinted_codes,
     iou,
+    service_codes,
 )
 from training.export import GeneratorGradientExport
 from training.judge import BINARY, Judge
@@ -108,7 +109,7 @@ def evaluate_real(
     # upload path (object found and framed by app/images.py), as a user's photo would go
     imgs = real_test["images"].reshape(n * views, *real_test["images"].shape[2:])
     x = service_inputs(imgs)
-    probs = decode(g, encode(e, x))
+    probs = decode(g, service_codes(e, x, bank_categories))
     rec = probs > (threshold if image_threshold is None else image_threshold)
     gt_v, cat_v = np.repeat(gt, views, axis=0), np.repeat(cats, views)
     scores = iou(rec, gt_v)
@@ -140,8 +141,12 @@ def evaluate_real(
         allowed = bank_categories[None, :] == cat_v[:, None]
         hinted = iou(decode(g, hinted_codes(e, x, allowed)) > (
             threshold if image_threshold is None else image_threshold), gt_v)  # fmt: skip
+        # ... and the blend of every prototype (category=any; before 3.5 the default answer)
+        every = iou(decode(g, encode(e, x)) > (
+            threshold if image_threshold is None else image_threshold), gt_v)  # fmt: skip
         for name, sel in groups.items():
             recon[name]["iou_with_category_hint"] = float(hinted[sel].mean())
+            recon[name]["iou_all_prototypes"] = float(every[sel].mean())
     # 2. mesh round trip through the voxel encoder (what /v1/encode + decode does)
     mu = encode(v, gt[:, None].astype(np.float32))
     round_trip = iou(decode(g, mu) > threshold, gt)

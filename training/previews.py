@@ -12,7 +12,7 @@ from torch import nn
 
 from app.latents import MixturePrior
 from training.directions import ANY
-from training.evaluate import decode, encode
+from training.evaluate import decode, encode, service_codes
 from training.preview import render_grid, save_png, tile
 from training.shapes import CATEGORY_NAMES
 from training.train import images_to_input
@@ -41,9 +41,11 @@ def write_previews(
     seed: int = 0,
     real_test: dict | None = None,
     directions: list | None = None,
+    bank_categories: np.ndarray | None = None,
 ) -> list[Path]:
-    """-> paths of the PNGs written under ``out``. Shapes from photos are drawn at
-    ``image_threshold`` (default: ``threshold``), as /v1/reconstruct serves them."""
+    """-> paths of the PNGs written under ``out``. Shapes from photos are answered and drawn
+    at ``image_threshold`` (default: ``threshold``) as /v1/reconstruct serves them
+    (``bank_categories``: a prototype encoder's code categories, training/evaluate.py)."""
     t_img = threshold if image_threshold is None else image_threshold
     g, e = nets["G"], nets["E"]
     rng = np.random.default_rng(seed)
@@ -73,7 +75,7 @@ def write_previews(
     # 5. reconstructions: one held-out render per category, input | output
     idx = [int(np.nonzero(test["category"] == i)[0][0]) for i in range(len(CATEGORY_NAMES))]
     views = torch.from_numpy(test["images"][idx, 0])
-    probs = decode(g, encode(e, images_to_input(views).numpy()))
+    probs = decode(g, service_codes(e, images_to_input(views).numpy(), bank_categories))
     pairs = []
     for img, p in zip(test["images"][idx, 0], probs, strict=True):
         photo = np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
@@ -83,7 +85,13 @@ def write_previews(
         paths.append(_direction_preview(g, concepts, directions, out, threshold, size))
     if real_test is not None:
         paths += _real_previews(
-            nets, real_test, out, threshold=threshold, image_threshold=t_img, size=size
+            nets,
+            real_test,
+            out,
+            threshold=threshold,
+            image_threshold=t_img,
+            size=size,
+            bank_categories=bank_categories,
         )
     return paths
 
@@ -96,6 +104,7 @@ def _real_previews(
     threshold: float,
     image_threshold: float,
     size: int,
+    bank_categories: np.ndarray | None,
 ) -> list[Path]:
     """Real test models (never trained on): a held-out render on white and one on a photograph
     -> the service's upload path -> G; and the model's voxels -> V -> G, then fitted as
@@ -112,7 +121,7 @@ def _real_previews(
         white = int(np.nonzero(kinds[i] == "white")[0][0])
         photo = int(np.nonzero(kinds[i] == "photo")[0][0])
         shots = real["images"][i, [white, photo]]
-        probs = decode(g, encode(e, service_inputs(shots)))
+        probs = decode(g, service_codes(e, service_inputs(shots), bank_categories))
         truth = real["voxels"][i].astype(np.float32)
         code = encode(v, truth[None, None])
         fitted = fit_latents(g, code, truth[None], (DEFAULT_FIT_STEPS,))[DEFAULT_FIT_STEPS]

@@ -16,6 +16,7 @@ from app.deps import LoadedDep, SettingsDep
 from app.errors import ApiError
 from app.fitting import DEFAULT_FIT_STEPS, MAX_FIT_STEPS, Adam
 from app.latents import LatentError
+from app.prototypes import ANY
 from app.results import shapes_response
 from app.routes.openapi import COMMON, SHAPE_FILES, errors
 from app.schemas import Output
@@ -53,7 +54,9 @@ async def reconstruct(
             min_length=1,
             max_length=100,
             description="what the photo shows, when you know it (e.g. table): the answer then "
-            "blends only that category's prototype shapes (GET /v1/model: image.prototypes)",
+            "blends only that category's prototype shapes; without it, only the shapes of the "
+            "category the encoder sees (X-Gan3d-Category); 'any' blends every prototype "
+            "(bundles whose GET /v1/model has image.prototypes)",
         ),
     ] = None,
 ) -> Response:
@@ -77,12 +80,18 @@ async def reconstruct(
     except images.ImageInputError as e:
         raise ApiError(415 if "format" in str(e) else 400, "Bad image", str(e)) from None
     outs = await loaded.engine.encode_image(x[None], settings.request_timeout_s)
-    # the encoder's answer, or the blend of only the named category's prototype codes
-    z = outs[0] if category is None else protos.blend(outs[2], category)
-    seen = {}  # what the encoder takes the photo to show (prototype encoders)
+    z, seen = outs[0], {}  # the encoder's own answer, unless it scores prototypes:
     if protos is not None and len(outs) > 2:
+        # what the encoder takes the photo to show; the answer blends only that category's
+        # prototype codes, or the named one's (app/prototypes.py says why and how much)
         guess, prob = protos.guess(outs[2][0])
-        seen = {"X-Gan3d-Category": guess, "X-Gan3d-Category-Probability": f"{prob:.3f}"}
+        blended = category or guess
+        z = outs[0] if blended == ANY else protos.blend(outs[2], blended)
+        seen = {
+            "X-Gan3d-Category": guess,
+            "X-Gan3d-Category-Probability": f"{prob:.3f}",
+            "X-Gan3d-Blend": blended,
+        }
     probs = await loaded.engine.generate(z, settings.request_timeout_s)
     return await shapes_response(
         probs,

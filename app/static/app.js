@@ -256,6 +256,7 @@ async function loadCategoryHints() {
   const model = await resp.json();
   if (!model.image || !model.image.prototypes) return;
   for (const c of model.categories) $("recon-category").add(new Option(c, c));
+  $("recon-category").add(new Option("(blend every category)", "any"));
   $("recon-category-label").hidden = false;
   $("recon-category-hint").hidden = false;
 }

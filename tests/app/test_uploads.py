@@ -246,36 +246,45 @@ def test_a_category_hint_blends_only_that_categorys_prototypes(tmp_path: Path) -
     make_tiny_bundle(bundle, prototypes=6)
     files = {"image": ("t.png", _png(_object_on()), "image/png")}
     with TestClient(create_app(tiny_settings(bundle))) as c:
-        plain = c.post("/v1/reconstruct", files=files, data={"output": '{"format": "npy"}'})
-        hinted = c.post(
-            "/v1/reconstruct",
-            files=files,
-            data={"output": '{"format": "npy"}', "category": "table"},
-        )
-        assert plain.status_code == hinted.status_code == 200, hinted.text
-        # the hinted latent is the softmax blend of the table prototypes under the encoder's
-        # logits for the same preprocessed image
+
+        def post(**data: str):
+            r = c.post("/v1/reconstruct", files=files, data={"output": '{"format": "npy"}', **data})
+            assert r.status_code == 200, r.text
+            latent = np.frombuffer(base64.b64decode(r.headers["x-gan3d-latent"]), "<f4")
+            return r, latent
+
+        (plain, plain_z), (hinted, hinted_z) = post(), post(category="table")
+        (chair, chair_z), (every, every_z) = post(category="chair"), post(category="any")
+        # a hinted latent is the softmax blend of that category's prototypes under the
+        # encoder's logits for the same preprocessed image
         pic = images.decode(_png(_object_on()), max_pixels=1_000_000)
         x, _ = images.preprocess(pic, ImageSpec(size=16))
         sess = ort.InferenceSession(str(bundle / "image_encoder.onnx"))
         mu, _, logits = sess.run(None, {"image": x[None]})
-        with np.load(bundle / "prototypes.npz") as d:
-            keep = d["categories"] == "table"
-            w = np.exp(logits[0, keep] - logits[0, keep].max())
-            want = (w / w.sum()) @ d["bank"][keep]
-        got = np.frombuffer(base64.b64decode(hinted.headers["x-gan3d-latent"]), "<f4")
-        assert np.allclose(got, want, atol=1e-4)
-        plain_z = np.frombuffer(base64.b64decode(plain.headers["x-gan3d-latent"]), "<f4")
-        assert np.allclose(plain_z, mu[0], atol=1e-5)
-        # what the encoder takes the photo to show: the category with most softmax mass
+
+        def blend(category: str) -> np.ndarray:
+            with np.load(bundle / "prototypes.npz") as d:
+                keep = d["categories"] == category
+                w = np.exp(logits[0, keep] - logits[0, keep].max())
+                return (w / w.sum()) @ d["bank"][keep]
+
+        assert np.allclose(hinted_z, blend("table"), atol=1e-4)
+        assert np.allclose(chair_z, blend("chair"), atol=1e-4)
+        assert not np.allclose(hinted_z, chair_z, atol=1e-3)
+        assert np.allclose(every_z, mu[0], atol=1e-5)  # "any": the encoder's own answer
+        # what the encoder takes the photo to show: the category with most softmax mass;
+        # without a hint the answer blends that category's prototypes
         w = np.exp(logits[0] - logits[0].max())
         with np.load(bundle / "prototypes.npz") as d:
             mass = {c: (w[d["categories"] == c].sum() / w.sum()) for c in ("chair", "table")}
         best = max(mass, key=mass.get)
         assert plain.headers["x-gan3d-category"] == hinted.headers["x-gan3d-category"] == best
         assert abs(float(plain.headers["x-gan3d-category-probability"]) - mass[best]) < 1e-3
+        assert np.allclose(plain_z, blend(best), atol=1e-4)
+        assert plain.headers["x-gan3d-blend"] == best and hinted.headers["x-gan3d-blend"] == "table"
+        assert every.headers["x-gan3d-blend"] == "any" and chair.headers["x-gan3d-blend"] == "chair"
         r = c.post("/v1/reconstruct", files=files, data={"category": "sofa"})
-        assert r.status_code == 400 and "chair, table" in r.json()["detail"]
+        assert r.status_code == 400 and "chair, table, or any" in r.json()["detail"]
         assert c.get("/v1/model").json()["image"]["prototypes"] == 6
 
 
