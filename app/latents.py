@@ -116,43 +116,129 @@ class Concepts:
             ) from None
 
 
+SOURCES = ("any", "real", "procedural")  # what a prior sample may be drawn from
+
+
 class MixturePrior:
-    """A Gaussian mixture over latents (the bundle's role "prior" file): sampling from it gives
-    latents where the generator was trained, unlike N(0, I) when the encoder's codes do not
-    fill the standard normal. Deterministic per seed."""
+    """The bundle's sampling prior (role "prior" file): a Gaussian mixture over latents, and
+    optionally kernels around the codes of real training models. Sampling from it gives latents
+    where the generator was trained, unlike N(0, I) when the encoder's codes do not fill the
+    standard normal. Deterministic per seed.
+
+    Mixture components: weights [K], means [K, Z], chol [K, Z, Z] (lower-triangular), names
+    [K]. Kernels (optional; a kernel density estimate, one per real model): kernel_codes [M, Z],
+    kernel_scales [M, Z] (the per-dimension spread of a sample around its code), kernel_names
+    [M], and kernel_weight, the share of samples drawn from them. ``source`` "real" samples only
+    the kernels, "procedural" only the mixture, "any" both by their weights."""
 
     def __init__(
-        self, weights: np.ndarray, means: np.ndarray, chol: np.ndarray, names: list[str]
+        self,
+        weights: np.ndarray,
+        means: np.ndarray,
+        chol: np.ndarray,
+        names: list[str],
+        *,
+        kernel_codes: np.ndarray | None = None,
+        kernel_scales: np.ndarray | None = None,
+        kernel_names: list[str] | None = None,
+        kernel_weight: float = 0.0,
     ) -> None:
         k, z = means.shape
         if weights.shape != (k,) or chol.shape != (k, z, z) or len(names) != k:
             raise LatentError("prior file: weights [K], means [K, Z], chol [K, Z, Z], names [K]")
         self.weights = weights.astype(np.float64) / weights.sum()
         self.means, self.chol, self.names = means.astype(np.float32), chol.astype(np.float32), names
+        m = 0 if kernel_codes is None else len(kernel_codes)
+        if m and (
+            kernel_codes.shape != (m, z)
+            or kernel_scales is None
+            or kernel_scales.shape != (m, z)
+            or len(kernel_names or []) != m
+            or not 0 < kernel_weight <= 1
+        ):
+            raise LatentError(
+                "prior file: kernel_codes and kernel_scales [M, Z], kernel_names [M] and "
+                "kernel_weight in (0, 1]"
+            )
+        none = np.zeros((0, z), np.float32)
+        self.kernel_codes = kernel_codes.astype(np.float32) if m else none
+        self.kernel_scales = kernel_scales.astype(np.float32) if m else none
+        self.kernel_names = list(kernel_names or [])
+        self.kernel_weight = float(kernel_weight) if m else 0.0
+
+    @property
+    def has_kernels(self) -> bool:
+        return len(self.kernel_codes) > 0
 
     @classmethod
     def load(cls, path) -> MixturePrior:
         with np.load(path) as d:
-            return cls(d["weights"], d["means"], d["chol"], [str(n) for n in d["names"]])
+            kernels = {}
+            if "kernel_codes" in d.files:
+                kernels = dict(
+                    kernel_codes=d["kernel_codes"],
+                    kernel_scales=d["kernel_scales"],
+                    kernel_names=[str(n) for n in d["kernel_names"]],
+                    kernel_weight=float(d["kernel_weight"]),
+                )
+            return cls(d["weights"], d["means"], d["chol"], [str(n) for n in d["names"]], **kernels)
 
     def save(self, path) -> None:
+        kernels = {}
+        if self.has_kernels:
+            kernels = dict(
+                kernel_codes=self.kernel_codes,
+                kernel_scales=self.kernel_scales,
+                kernel_names=np.array(self.kernel_names),
+                kernel_weight=np.float64(self.kernel_weight),
+            )
         np.savez_compressed(
-            path, weights=self.weights, means=self.means, chol=self.chol, names=np.array(self.names)
+            path,
+            weights=self.weights,
+            means=self.means,
+            chol=self.chol,
+            names=np.array(self.names),
+            **kernels,
         )
 
     def nearest(self, z: np.ndarray) -> int:
         return int(np.argmin(np.linalg.norm(self.means - z, axis=1)))
 
+    def _choice_weights(self, source: str) -> np.ndarray:
+        """[K + M] probabilities of the mixture components, then the kernels, for ``source``."""
+        m = len(self.kernel_codes)
+        if source == "real":
+            if not m:
+                raise LatentError("this bundle's prior has no real-model kernels; use source any")
+            return np.r_[np.zeros(len(self.weights)), np.full(m, 1.0 / m)]
+        if source == "procedural" or not m:
+            return np.r_[self.weights, np.zeros(m)]
+        if source != "any":
+            raise LatentError(f"unknown source {source!r}; use one of {', '.join(SOURCES)}")
+        share = self.kernel_weight
+        return np.r_[(1 - share) * self.weights, np.full(m, share / m)]
+
     def sample(
-        self, seed: int, *, temperature: float = 1.0, centre: np.ndarray | None = None
+        self,
+        seed: int,
+        *,
+        temperature: float = 1.0,
+        centre: np.ndarray | None = None,
+        source: str = "any",
     ) -> np.ndarray:
-        """-> [Z]: a component (by weight, or the one nearest ``centre``), then
-        mean (or ``centre``) + temperature * chol @ eps."""
+        """-> [Z]: a component or kernel (by weight, within ``source``), or around ``centre``
+        the mixture component nearest it; then its mean, code or ``centre`` + temperature x
+        its spread x a standard normal draw."""
         rng = seed_rng(seed)
-        k = int(rng.choice(len(self.weights), p=self.weights))
+        w = self._choice_weights(source)
+        k = int(rng.choice(len(w), p=w / w.sum()))
         eps = rng.standard_normal(self.means.shape[1])
         if centre is not None:
             k = self.nearest(centre)
+        if k >= len(self.weights):  # a kernel around a real model's code
+            j = k - len(self.weights)
+            spread = self.kernel_scales[j] * eps
+            return (self.kernel_codes[j] + temperature * spread).astype(np.float32)
         base = self.means[k] if centre is None else centre
         return (base + temperature * (self.chol[k] @ eps)).astype(np.float32)
 
@@ -174,6 +260,36 @@ def fit_mixture(
     return MixturePrior(np.array(weights, float), np.array(means), np.array(chols), list(names))
 
 
+def with_kernels(
+    prior: MixturePrior,
+    codes: np.ndarray,
+    names: list[str],
+    *,
+    bandwidth: float,
+    weight: float,
+) -> MixturePrior:
+    """``prior`` plus a kernel around each of ``codes`` [M, Z] (named by category), each
+    spreading its samples by ``bandwidth`` x the per-dimension std of its category's codes (the
+    std of all codes for a category with one model), drawn for ``weight`` of the samples."""
+    codes = codes.astype(np.float64)
+    names = [str(n) for n in names]
+    overall = codes.std(0)
+    spread = {}
+    for n in set(names):
+        mine = codes[[i for i, x in enumerate(names) if x == n]]
+        spread[n] = mine.std(0) if len(mine) > 1 else overall
+    return MixturePrior(
+        prior.weights,
+        prior.means,
+        prior.chol,
+        prior.names,
+        kernel_codes=codes,
+        kernel_scales=np.stack([bandwidth * spread[n] for n in names]),
+        kernel_names=names,
+        kernel_weight=weight,
+    )
+
+
 class LatentSpace:
     """The bundle's latent space: its size, prior (normal or mixture) and named concepts."""
 
@@ -183,11 +299,19 @@ class LatentSpace:
         self.size, self.std, self.concepts, self.prior = size, std, concepts, prior
 
     def seed(
-        self, seed: int, *, temperature: float = 1.0, centre: np.ndarray | None = None
+        self,
+        seed: int,
+        *,
+        temperature: float = 1.0,
+        centre: np.ndarray | None = None,
+        source: str = "any",
     ) -> np.ndarray:
-        """The latent a seed names (around ``centre`` when given). -> [Z]"""
+        """The latent a seed names (around ``centre`` when given; from ``source``, see
+        MixturePrior). -> [Z]"""
         if self.prior is not None:
-            return self.prior.sample(seed, temperature=temperature, centre=centre)
+            return self.prior.sample(seed, temperature=temperature, centre=centre, source=source)
+        if source == "real":
+            raise LatentError("this bundle's prior has no real-model kernels; use source any")
         z = from_seed(seed, self.size, std=self.std, temperature=temperature)
         return z if centre is None else (centre + z).astype(np.float32)
 

@@ -94,6 +94,12 @@ class SampleRequest(_Body):
         default=None, min_length=1, description="sample around this concept's latent"
     )
     temperature: float = Field(default=1.0, gt=0, le=3, description="scale of the prior std")
+    source: Literal["any", "real", "procedural"] = Field(
+        default="any",
+        description="what unconditioned samples look like: 'real' draws around the codes of "
+        "the real training models (GET /v1/model: sample_sources), 'procedural' from the "
+        "procedural families' mixture, 'any' from both by their training shares",
+    )
     output: Output = Output()
 
     @model_validator(mode="after")

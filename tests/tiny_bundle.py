@@ -147,11 +147,13 @@ def make_tiny_bundle(
     image_size: int = 16,
     prototypes: int = 0,
     gradient: bool = False,
+    prior: bool = False,
 ) -> Manifest:
     """A complete bundle (generator, image and voxel encoders, concepts) that verifies; with
     ``prototypes`` K > 0 the image encoder also outputs K prototype logits and the bundle
     carries prototypes.npz (categories alternating chair, table); with ``gradient`` it carries
-    the generator's gradient graph (/v1/encode then fits by gradient steps)."""
+    the generator's gradient graph (/v1/encode then fits by gradient steps); with ``prior``, a
+    mixture prior (one component near -3) with two real-model kernels (codes near +3)."""
     bundle_dir.mkdir(parents=True, exist_ok=True)
     generator_onnx(bundle_dir / "generator.onnx", z=z, r=r)
     encoder_onnx(
@@ -219,6 +221,17 @@ def make_tiny_bundle(
                 ),
             )
         )
+    if prior:
+        from app.latents import fit_mixture, with_kernels
+
+        proc = np.random.default_rng(4).normal(-3, 0.1, (20, z))
+        kernels = np.full((2, z), 3.0)
+        kernels[1, 0] = 4.0
+        mixture = fit_mixture(proc, np.zeros(20, int), ["chair|"])
+        with_kernels(mixture, kernels, ["chair", "chair"], bandwidth=0.3, weight=0.5).save(
+            bundle_dir / "prior.npz"
+        )
+        files.append(file_entry(bundle_dir, "prior.npz", "prior"))
     if prototypes:
         cats = [PROTOTYPE_CATEGORIES[i % 2] for i in range(prototypes)]
         bank = np.random.default_rng(3).normal(size=(prototypes, z)).astype(np.float32)
@@ -227,7 +240,7 @@ def make_tiny_bundle(
     manifest = Manifest(
         name="tiny-test",
         version="0.0.0",
-        latent=LatentSpec(size=z),
+        latent=LatentSpec(size=z, prior="mixture" if prior else "normal"),
         voxel_resolution=r,
         image=ImageSpec(size=image_size, prototypes=prototypes or None),
         categories=["chair"],

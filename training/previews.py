@@ -54,6 +54,11 @@ def write_previews(
     z = np.stack([prior.sample(int(s)) for s in rng.integers(0, 2**62, 12)])
     imgs = [render_grid(p, threshold=threshold, size=size) for p in decode(g, z)]
     paths.append(save_png(tile(imgs, 6), out / "samples.png"))
+    if prior.has_kernels:  # ... and source "real": around the real train models' codes
+        seeds = rng.integers(0, 2**62, 12)
+        z = np.stack([prior.sample(int(s), source="real") for s in seeds])
+        imgs = [render_grid(p, threshold=threshold, size=size) for p in decode(g, z)]
+        paths.append(save_png(tile(imgs, 6), out / "samples_real.png"))
     # 2. category concepts (mean latent of held-out exemplars)
     cats = [c for c in CATEGORY_NAMES if c in concepts]
     probs = decode(g, np.stack([concepts[c] for c in cats]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -32,7 +32,12 @@ async def sample(body: SampleRequest, loaded: LoadedDep, settings: SettingsDep) 
     # 2. latents from the bundle's prior, around a concept when one is named
     space = loaded.space
     centre = space.concepts.get(body.concept) if body.concept else None
-    z = np.stack([space.seed(s, temperature=body.temperature, centre=centre) for s in seeds])
+    z = np.stack(
+        [
+            space.seed(s, temperature=body.temperature, centre=centre, source=body.source)
+            for s in seeds
+        ]
+    )
     # 3. generator, then meshing / encoding
     probs = await loaded.engine.generate(z, settings.request_timeout_s)
     threshold = body.output.threshold or m.threshold
@@ -85,12 +90,16 @@ async def shape_by_seed(
     request: Request,
     concept: Annotated[str | None, Query(min_length=1)] = None,
     temperature: Annotated[float, Query(gt=0, le=3)] = 1.0,
+    source: Annotated[Literal["any", "real", "procedural"], Query()] = "any",
     threshold: Annotated[float | None, Query(gt=0, lt=1)] = None,
     upsample: Annotated[int, Query(ge=1, le=4)] = 2,
 ) -> Response:
     """The same bytes as POST /v1/sample with these options, plus ETag / Cache-Control: the
     bytes depend only on the bundle and the URL, so caches may keep them."""
-    tag_src = f"{loaded.manifest.file('generator').sha256}|{request.url.path}|{request.url.query}"
+    # the bytes depend on the generator, the prior and the concepts the seed and URL pick
+    m = loaded.manifest
+    files = "|".join(f.sha256 for r in ("generator", "prior", "concepts") if (f := m.file(r)))
+    tag_src = f"{files}|{request.url.path}|{request.url.query}"
     etag = '"' + hashlib.sha256(tag_src.encode()).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "public, max-age=86400"}
     if request.headers.get("if-none-match") == etag:
@@ -103,6 +112,7 @@ async def shape_by_seed(
         seeds=[seed],
         concept=concept,
         temperature=temperature,
+        source=source,
         output=Output(format=fmt, threshold=threshold, upsample=upsample, envelope=False),
     )
     response = await sample(body, loaded, settings)

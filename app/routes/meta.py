@@ -12,7 +12,14 @@ router = APIRouter(prefix="/v1", tags=["meta"], responses=errors(401, 503))
 
 @router.get("/model", summary="the verified bundle manifest and the execution provider in use")
 async def model(loaded: LoadedDep) -> dict:
-    return {**loaded.manifest.model_dump(mode="json"), "execution_provider": loaded.engine.provider}
+    prior = loaded.space.prior
+    real = prior is not None and prior.has_kernels
+    return {
+        **loaded.manifest.model_dump(mode="json"),
+        "execution_provider": loaded.engine.provider,
+        # POST /v1/sample's "source" values this bundle's prior serves
+        "sample_sources": ["any", "real", "procedural"] if real else ["any", "procedural"],
+    }
 
 
 @router.get("/concepts", summary="named latent vectors usable as concept / ref.concept")

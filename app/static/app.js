@@ -107,6 +107,7 @@ $("sample-btn").addEventListener("click", async () => {
   const body = { temperature: Number($("temperature").value) };
   if ($("seed").value !== "") body.seeds = [Number($("seed").value)];
   if ($("concept").value) body.concept = $("concept").value;
+  else if (!$("source-label").hidden) body.source = $("source").value;
   const resp = await call("v1/sample", json(body), "sample");
   if (!resp) return;
   const seed = resp.headers.get("X-Gan3d-Seed");
@@ -254,6 +255,8 @@ async function loadCategoryHints() {
   const resp = await call("v1/model", {}, "model");
   if (!resp) return;
   const model = await resp.json();
+  // bundles whose prior has kernels around real models can sample real-looking shapes
+  if ((model.sample_sources || []).includes("real")) $("source-label").hidden = false;
   if (!model.image || !model.image.prototypes) return;
   for (const c of model.categories) $("recon-category").add(new Option(c, c));
   $("recon-category").add(new Option("(blend every category)", "any"));

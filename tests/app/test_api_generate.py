@@ -213,3 +213,38 @@ def test_cacheable_shape_url(client: TestClient) -> None:
     assert other.headers["etag"] != r.headers["etag"]
     bad = client.get("/v1/shapes/3.fbx")
     assert bad.status_code == 422 and "fmt" in bad.json()["detail"]
+
+
+def test_sample_source_real_draws_around_the_real_model_kernels(tmp_path: Path) -> None:
+    from tests.tiny_bundle import make_tiny_bundle
+
+    bundle = tmp_path / "b"
+    make_tiny_bundle(bundle, prior=True)
+    with TestClient(create_app(tiny_settings(bundle))) as c:
+        assert c.get("/v1/model").json()["sample_sources"] == ["any", "real", "procedural"]
+
+        def latents(source: str) -> np.ndarray:
+            r = c.post(
+                "/v1/sample",
+                json={"seeds": list(range(12)), "source": source, "output": {"format": "npy"}},
+            )
+            assert r.status_code == 200, r.text
+            return np.array([s["latent"] for s in r.json()["shapes"]])
+
+        real, proc, mixed = latents("real"), latents("procedural"), latents("any")
+        # the two kernels (codes 3 and 4 in dimension 0, 3 elsewhere) spread only where the
+        # chairs differ: bandwidth 0.3 x their std 0.5 in dimension 0
+        assert np.all(real[:, 1:] == 3.0) and np.all((real[:, 0] > 2.3) & (real[:, 0] < 4.7))
+        assert np.all(proc < -2)
+        assert (mixed > 0).all(1).any() and (mixed < 0).all(1).any()  # half from each
+        url = c.get("/v1/shapes/3.npy?source=real")
+        assert url.status_code == 200 and np.allclose(_latent(url), real[3])
+        assert url.headers["etag"] != c.get("/v1/shapes/3.npy").headers["etag"]
+        r = c.post("/v1/sample", json={"seeds": [1], "source": "imaginary"})
+        assert r.status_code == 422 and "source" in r.text
+
+
+def test_sample_source_real_needs_kernels(client: TestClient) -> None:
+    assert client.get("/v1/model").json()["sample_sources"] == ["any", "procedural"]
+    r = client.post("/v1/sample", json={"seeds": [1], "source": "real"})
+    assert r.status_code == 400 and "no real-model kernels" in r.json()["detail"]

@@ -94,3 +94,37 @@ def test_mixture_prior_fit_sample_and_round_trip(tmp_path) -> None:
     assert np.array_equal(back.sample(11), prior.sample(11)) and back.names == ["a", "b"]
     space = LatentSpace(4, Concepts({}, 4), prior=prior)
     assert np.array_equal(space.seed(5), prior.sample(5))
+
+
+def test_real_model_kernels_sample_by_source_and_round_trip(tmp_path) -> None:
+    from app.latents import LatentSpace, MixturePrior, fit_mixture, with_kernels
+
+    rng = np.random.default_rng(0)
+    mixture = fit_mixture(rng.normal(-5, 0.1, (40, 4)), np.zeros(40, int), ["proc"])
+    codes = np.array([[5.0, 5, 5, 5], [5.0, 5, 5, 7], [9.0, 9, 9, 9]])
+    prior = with_kernels(mixture, codes, ["chair", "chair", "lamp"], bandwidth=0.5, weight=0.25)
+    # the spread of a kernel: bandwidth x its category's per-dimension std (one lamp: all codes')
+    assert np.allclose(prior.kernel_scales[0], 0.5 * codes[:2].std(0))
+    assert np.allclose(prior.kernel_scales[2], 0.5 * codes.std(0))
+    real = np.stack([prior.sample(s, source="real") for s in range(300)])
+    assert np.all(real[:, 0] > 3)  # only around the real codes
+    # chair kernels (2 of the 3) spread only where the chairs differ, the last dimension
+    chairs = np.all(real[:, :3] == 5, axis=1)
+    assert 0.55 < chairs.mean() < 0.78 and np.all(np.abs(real[~chairs, 0] - 9) < 5)
+    proc = np.stack([prior.sample(s, source="procedural") for s in range(100)])
+    assert np.all(proc[:, 0] < -4)
+    mixed = np.stack([prior.sample(s) for s in range(400)])
+    assert 0.15 < np.mean(mixed[:, 0] > 0) < 0.35  # about kernel_weight from the kernels
+    assert np.array_equal(prior.sample(3, source="real"), prior.sample(3, source="real"))
+    with pytest.raises(LatentError, match="unknown source"):
+        prior.sample(1, source="imaginary")
+    prior.save(tmp_path / "p.npz")
+    back = MixturePrior.load(tmp_path / "p.npz")
+    assert back.kernel_names == ["chair", "chair", "lamp"] and back.kernel_weight == 0.25
+    assert np.array_equal(back.sample(11, source="real"), prior.sample(11, source="real"))
+    # a prior without kernels samples as before and refuses "real"
+    assert np.array_equal(mixture.sample(5, source="procedural"), mixture.sample(5))
+    with pytest.raises(LatentError, match="no real-model kernels"):
+        mixture.sample(5, source="real")
+    with pytest.raises(LatentError, match="no real-model kernels"):
+        LatentSpace(4, Concepts({}, 4)).seed(1, source="real")

@@ -7,9 +7,14 @@ import pytest
 import torch
 import trimesh
 
-from app.latents import fit_mixture
+from app.latents import fit_mixture, with_kernels
 from app.meshing import count_parts, drop_small_parts
-from training.evaluate_real import evaluate_real, service_inputs, single_piece_share
+from training.evaluate_real import (
+    SAMPLES_FOR_PIECES,
+    evaluate_real,
+    service_inputs,
+    single_piece_share,
+)
 from training.judge import train_judge
 from training.networks import ModelConfig, build
 from training.photo import Photographer
@@ -91,13 +96,23 @@ def test_real_protocol_groups_renders_by_background() -> None:
     mu = rng.standard_normal((30, 8)).astype(np.float32)
     prior = fit_mixture(mu, np.arange(30) % 2, ["a", "b"])
     m = evaluate_real(real_test=real, nets=nets, judge=judge, prior=prior, threshold=0.5)
+    assert m["source_real"] is None  # no real-model kernels, no "real" samples
+    kernels = with_kernels(prior, mu[:4], ["chair"] * 4, bandwidth=0.3, weight=0.1)
+    k = evaluate_real(
+        real_test=real, nets=nets, judge=judge, prior=kernels, threshold=0.5,
+        real_train_voxels=vox[:2],
+    )  # fmt: skip
+    src = k["source_real"]
+    assert src["samples"]["samples"] == SAMPLES_FOR_PIECES
+    assert src["generation_vs_real_test"]["sets"] == SAMPLES_FOR_PIECES // n
+    assert 0 <= src["nearest_train_iou"] <= 1 and 0 < src["test_nearest_train_iou"] <= 1
     assert m["models"] == n and m["renders_per_model"] == views
     assert m["reconstruction"]["plain"]["renders"] == 2 * n
     assert m["reconstruction"]["photo"]["renders"] == 2 * n
     for group in m["reconstruction"].values():
         assert 0 <= group["iou"] <= 1 and 0 <= group["category_accuracy"] <= 1
     assert 0 <= m["mesh_round_trip_iou"] <= 1
-    assert m["samples"]["samples"] == 200
+    assert m["samples"]["samples"] == SAMPLES_FOR_PIECES
     assert 0 <= m["generation_vs_real_test"]["one_nna"] <= 1
 
 

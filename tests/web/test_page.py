@@ -83,6 +83,19 @@ def test_sample_renders_a_shape(page) -> None:
         p.screenshot(path=str(ROOT / "docs" / "web_page.png"))
 
 
+def test_sample_real_looking_shapes(page) -> None:
+    """The shipped prior has kernels around the real models: the page offers them."""
+    p, errors = page
+    p.select_option("#concept", "")
+    p.fill("#seed", "4")
+    assert p.is_visible("#source")
+    p.select_option("#source", "real")
+    before = _loads(p)
+    p.click("#sample-btn")
+    _wait_render(p, before)
+    assert "seed 4" in p.inner_text("#info") and not errors, errors
+
+
 def test_interpolation_slider_scrubs_frames(page) -> None:
     p, errors = page
     p.click("#interp-panel summary")
