@@ -156,7 +156,8 @@ def evaluate_real(
         hinted = iou(decode(g, hinted_codes(e, x, allowed)) > (
             threshold if image_threshold is None else image_threshold), gt_v)  # fmt: skip
         # ... and the blend of every prototype (category=any; before 3.5 the default answer)
-        every = iou(decode(g, encode(e, x)) > (
+        every_prototype = np.ones((len(x), len(bank_categories)), bool)
+        every = iou(decode(g, hinted_codes(e, x, every_prototype)) > (
             threshold if image_threshold is None else image_threshold), gt_v)  # fmt: skip
         for name, sel in groups.items():
             recon[name]["iou_with_category_hint"] = float(hinted[sel].mean())

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from app.bundle import OnnxSignature, TensorSpec
-from training.prototypes import has_prototypes
+from training.prototypes import answer_logits, has_prototypes
 
 log = logging.getLogger(__name__)
 
@@ -99,16 +99,17 @@ class GeneratorGradientExport(nn.Module):
 
 
 class PrototypeEncoderExport(nn.Module):
-    """image [batch, 3, S, S] -> mu, logvar [batch, Z] (the blend, as E answers) and the
-    prototype head's logits [batch, K], so the service can blend within a category the user
-    names (app/prototypes.py)."""
+    """image [batch, 3, S, S] -> mu, logvar [batch, Z] (the blend of every prototype) and the
+    prototype logits [batch, K], so the service can blend within one category (app/
+    prototypes.py); the logits are the image's and its mirror image's, averaged
+    (training/prototypes.py: answer_logits)."""
 
     def __init__(self, e: nn.Module) -> None:
         super().__init__()
         self.e = e
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        logits = self.e(x, prototype_logits=True)
+        logits = answer_logits(self.e, x)  # the image's and its mirror image's, averaged
         mu, logvar = self.e.proto.blend(logits)
         return mu, logvar, logits
 

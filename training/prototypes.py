@@ -77,10 +77,19 @@ def has_prototypes(e: nn.Module) -> bool:
     return getattr(e, "proto", None) is not None and bool(e.proto.ready)
 
 
+def answer_logits(e: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The logits a served prototype encoder answers with: the mean of E's logits for the image
+    and for its mirror image (a left-right flip, as training's mirror augmentation makes).
+    Chosen on the real validation renders with the guessed-category answer: +0.011 IoU (paired
+    by model, SE 0.005), the guess right 70 -> 74% on white. [B, 3, S, S] -> [B, K]."""
+    return (e(x, prototype_logits=True) + e(x.flip(3), prototype_logits=True)) / 2
+
+
 @torch.no_grad()
 def prototype_logits(e: nn.Module, x: np.ndarray, batch: int = 64) -> torch.Tensor:
-    """x [N, 3, S, S] float32 (network input) -> E's prototype logits [N, K] (E in eval mode)."""
-    return torch.cat([e(torch.from_numpy(x[i : i + batch]), prototype_logits=True)
+    """x [N, 3, S, S] float32 (network input) -> the served prototype logits [N, K]
+    (:func:`answer_logits`; E in eval mode)."""
+    return torch.cat([answer_logits(e, torch.from_numpy(x[i : i + batch]))
                       for i in range(0, len(x), batch)])  # fmt: skip
 
 

@@ -192,6 +192,7 @@ def test_bank_categories_follow_the_bank_layout() -> None:
 
 def test_the_guess_and_the_hinted_answer_come_from_the_logits() -> None:
     from training.evaluate import category_mass, hinted_codes
+    from training.prototypes import answer_logits
 
     cfg = ModelConfig(resolution=16, z_dim=4, g_widths=(8, 8), d_widths=(8, 8), image_size=32,
                       e_widths=(8, 8, 8), e_prototypes=K)  # fmt: skip
@@ -204,7 +205,14 @@ def test_the_guess_and_the_hinted_answer_come_from_the_logits() -> None:
     x = torch.randn(3, 3, 32, 32, generator=gen).numpy()
     cats = torch.arange(K).numpy() % 3
     with torch.no_grad():
-        p = torch.softmax(e(torch.from_numpy(x), prototype_logits=True), 1)
+        t = torch.from_numpy(x)
+        served = answer_logits(e, t)
+        # the served logits: the image's and its mirror image's, averaged, so a photo and its
+        # mirror image get the same answer
+        both = (e(t, prototype_logits=True) + e(t.flip(3), prototype_logits=True)) / 2
+        assert torch.allclose(served, both) and torch.allclose(served, answer_logits(e, t.flip(3)))
+        assert not torch.allclose(served, e(t, prototype_logits=True), atol=1e-3)
+        p = torch.softmax(served, 1)
     mass = category_mass(e, x, cats, 3)
     assert mass.shape == (3, 3) and torch.allclose(
         torch.from_numpy(mass).sum(1).double(), torch.ones(3, dtype=torch.float64)
