@@ -99,6 +99,11 @@ async function loadConcepts() {
   terms[2].value = pick("sofa.has_armrests=0", cats[2]);
 }
 
+// samples around a concept come from that concept's neighbourhood, whatever the source
+$("concept").addEventListener("change", () => {
+  $("source").disabled = Boolean($("concept").value);
+});
+
 $("temperature").addEventListener("input", () => {
   $("temperature-value").textContent = Number($("temperature").value).toFixed(1);
 });

@@ -90,9 +90,11 @@ def test_sample_renders_a_shape(page) -> None:
 def test_sample_real_looking_shapes(page) -> None:
     """The shipped prior has kernels around the real models: the page offers them."""
     p, errors = page
+    p.select_option("#concept", "chair")
+    assert p.is_disabled("#source")  # a concept decides the neighbourhood, not the source
     p.select_option("#concept", "")
     p.fill("#seed", "4")
-    assert p.is_visible("#source")
+    assert p.is_visible("#source") and not p.is_disabled("#source")
     p.select_option("#source", "real")
     before = _loads(p)
     p.click("#sample-btn")
