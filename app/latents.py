@@ -117,6 +117,7 @@ class Concepts:
 
 
 SOURCES = ("any", "real", "procedural")  # what a prior sample may be drawn from
+NO_KERNELS = "this bundle's prior has no real-model kernels; use source any"
 
 
 class MixturePrior:
@@ -209,7 +210,7 @@ class MixturePrior:
         m = len(self.kernel_codes)
         if source == "real":
             if not m:
-                raise LatentError("this bundle's prior has no real-model kernels; use source any")
+                raise LatentError(NO_KERNELS)
             return np.r_[np.zeros(len(self.weights)), np.full(m, 1.0 / m)]
         if source == "procedural" or not m:
             return np.r_[self.weights, np.zeros(m)]
@@ -273,10 +274,11 @@ def with_kernels(
     std of all codes for a category with one model), drawn for ``weight`` of the samples."""
     codes = codes.astype(np.float64)
     names = [str(n) for n in names]
+    labels = np.asarray(names)
     overall = codes.std(0)
     spread = {}
     for n in set(names):
-        mine = codes[[i for i, x in enumerate(names) if x == n]]
+        mine = codes[labels == n]
         spread[n] = mine.std(0) if len(mine) > 1 else overall
     return MixturePrior(
         prior.weights,
@@ -311,7 +313,7 @@ class LatentSpace:
         if self.prior is not None:
             return self.prior.sample(seed, temperature=temperature, centre=centre, source=source)
         if source == "real":
-            raise LatentError("this bundle's prior has no real-model kernels; use source any")
+            raise LatentError(NO_KERNELS)
         z = from_seed(seed, self.size, std=self.std, temperature=temperature)
         return z if centre is None else (centre + z).astype(np.float32)
 

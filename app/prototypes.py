@@ -55,9 +55,9 @@ class Prototypes:
         """logits [N, K] -> [N, Z] float32: the softmax-weighted mean of ``category``'s codes;
         an unknown category raises LatentError (see :meth:`check`). (For ``ANY``, the encoder's
         own answer is this blend over every code.)"""
-        if category not in self.names:
-            self.check(category)
-            raise LatentError(f"{category!r} is not one category: use the encoder's own answer")
+        if category == ANY:
+            raise LatentError(f"{ANY!r} is every category: use the encoder's own answer")
+        self.check(category)
         keep = self.categories == category
         w = _softmax(logits[:, keep])
         return (w @ self.bank[keep].astype(np.float64)).astype(np.float32)

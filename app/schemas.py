@@ -20,6 +20,7 @@ MAX_LATENTS = 256  # latent references (seeds, latents, concepts) one request ma
 # meshing work one request may ask for: shapes x upsample^3 (a 32^3 shape at upsample 2 is 8)
 MAX_MESH_WORK = 512
 
+Source = Literal["any", "real", "procedural"]  # app.latents.SOURCES: what samples look like
 Format = Literal["glb", "obj", "ply", "stl", "npy", "binvox", "json"]  # MESH_ + VOXEL_FORMATS
 
 
@@ -94,7 +95,7 @@ class SampleRequest(_Body):
         default=None, min_length=1, description="sample around this concept's latent"
     )
     temperature: float = Field(default=1.0, gt=0, le=3, description="scale of the prior std")
-    source: Literal["any", "real", "procedural"] = Field(
+    source: Source = Field(
         default="any",
         description="what unconditioned samples look like: 'real' draws around the codes of "
         "the real training models (GET /v1/model: sample_sources), 'procedural' from the "

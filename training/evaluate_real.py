@@ -124,7 +124,8 @@ def evaluate_real(
     imgs = real_test["images"].reshape(n * views, *real_test["images"].shape[2:])
     x = service_inputs(imgs)
     probs = decode(g, service_codes(e, x, bank_categories))
-    rec = probs > (threshold if image_threshold is None else image_threshold)
+    t_img = threshold if image_threshold is None else image_threshold
+    rec = probs > t_img
     gt_v, cat_v = np.repeat(gt, views, axis=0), np.repeat(cats, views)
     scores = iou(rec, gt_v)
     pc, _ = judge.predict(rec)
@@ -153,12 +154,10 @@ def evaluate_real(
             recon[name]["guess_accuracy"] = float(guess_right[sel].mean())
             recon[name]["guess_mean_probability"] = float(mass[sel].max(1).mean())
         allowed = bank_categories[None, :] == cat_v[:, None]
-        hinted = iou(decode(g, hinted_codes(e, x, allowed)) > (
-            threshold if image_threshold is None else image_threshold), gt_v)  # fmt: skip
+        hinted = iou(decode(g, hinted_codes(e, x, allowed)) > t_img, gt_v)
         # ... and the blend of every prototype (category=any; before 3.5 the default answer)
         every_prototype = np.ones((len(x), len(bank_categories)), bool)
-        every = iou(decode(g, hinted_codes(e, x, every_prototype)) > (
-            threshold if image_threshold is None else image_threshold), gt_v)  # fmt: skip
+        every = iou(decode(g, hinted_codes(e, x, every_prototype)) > t_img, gt_v)
         for name, sel in groups.items():
             recon[name]["iou_with_category_hint"] = float(hinted[sel].mean())
             recon[name]["iou_all_prototypes"] = float(every[sel].mean())

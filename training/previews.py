@@ -50,15 +50,14 @@ def write_previews(
     g, e = nets["G"], nets["E"]
     rng = np.random.default_rng(seed)
     paths = []
-    # 1. random samples from the bundle's prior
-    z = np.stack([prior.sample(int(s)) for s in rng.integers(0, 2**62, 12)])
-    imgs = [render_grid(p, threshold=threshold, size=size) for p in decode(g, z)]
-    paths.append(save_png(tile(imgs, 6), out / "samples.png"))
-    if prior.has_kernels:  # ... and source "real": around the real train models' codes
+    # 1. random samples from the bundle's prior, and with source "real" (around the real train
+    # models' codes) when it has kernels for them
+    sources = {"any": "samples.png", **({"real": "samples_real.png"} if prior.has_kernels else {})}
+    for source, name in sources.items():
         seeds = rng.integers(0, 2**62, 12)
-        z = np.stack([prior.sample(int(s), source="real") for s in seeds])
+        z = np.stack([prior.sample(int(s), source=source) for s in seeds])
         imgs = [render_grid(p, threshold=threshold, size=size) for p in decode(g, z)]
-        paths.append(save_png(tile(imgs, 6), out / "samples_real.png"))
+        paths.append(save_png(tile(imgs, 6), out / name))
     # 2. category concepts (mean latent of held-out exemplars)
     cats = [c for c in CATEGORY_NAMES if c in concepts]
     probs = decode(g, np.stack([concepts[c] for c in cats]))

@@ -24,12 +24,12 @@ TIMEOUT_US = 30_000_000
 
 def _tensor(name: str, shape: list) -> str:
     dims = ", ".join(str(d) for d in shape[1:])  # Triton's dims exclude the batch axis
-    if not dims:  # one value per row (a loss): Triton wants [1], reshaped to the row's scalar
-        return (
-            f'  {{\n    name: "{name}"\n    data_type: TYPE_FP32\n    dims: [ 1 ]\n'
-            "    reshape: { shape: [ ] }\n  }"
-        )
-    return f'  {{\n    name: "{name}"\n    data_type: TYPE_FP32\n    dims: [ {dims} ]\n  }}'
+    # one value per row (a loss): Triton wants [1], reshaped to the row's scalar
+    reshape = "" if dims else "    reshape: { shape: [ ] }\n"
+    return (
+        f'  {{\n    name: "{name}"\n    data_type: TYPE_FP32\n    dims: [ {dims or 1} ]\n'
+        f"{reshape}  }}"
+    )
 
 
 def _warmup_input(t) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -13,7 +13,14 @@ from app.cache import ByteLRU, Cached
 from app.deps import LoadedDep, SettingsDep
 from app.results import shapes_response
 from app.routes.openapi import COMMON, SHAPE_FILES, errors
-from app.schemas import ArithmeticRequest, Format, InterpolateRequest, Output, SampleRequest
+from app.schemas import (
+    ArithmeticRequest,
+    Format,
+    InterpolateRequest,
+    Output,
+    SampleRequest,
+    Source,
+)
 
 router = APIRouter(prefix="/v1", tags=["generate"], responses=errors(400, *COMMON))
 
@@ -90,7 +97,7 @@ async def shape_by_seed(
     request: Request,
     concept: Annotated[str | None, Query(min_length=1)] = None,
     temperature: Annotated[float, Query(gt=0, le=3)] = 1.0,
-    source: Annotated[Literal["any", "real", "procedural"], Query()] = "any",
+    source: Annotated[Source, Query()] = "any",
     threshold: Annotated[float | None, Query(gt=0, lt=1)] = None,
     upsample: Annotated[int, Query(ge=1, le=4)] = 2,
 ) -> Response:

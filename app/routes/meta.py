@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.deps import LoadedDep
+from app.latents import SOURCES
 from app.routes.openapi import errors
 
 router = APIRouter(prefix="/v1", tags=["meta"], responses=errors(401, 503))
@@ -18,7 +19,7 @@ async def model(loaded: LoadedDep) -> dict:
         **loaded.manifest.model_dump(mode="json"),
         "execution_provider": loaded.engine.provider,
         # POST /v1/sample's "source" values this bundle's prior serves
-        "sample_sources": ["any", "real", "procedural"] if real else ["any", "procedural"],
+        "sample_sources": [s for s in SOURCES if real or s != "real"],
     }
 
 
