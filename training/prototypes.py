@@ -169,6 +169,16 @@ def prepare(
     return targets
 
 
+@torch.no_grad()
+def refill_bank(
+    E: nn.Module, V: nn.Module, voxel_parts: list[torch.Tensor], *, seed: int, dev: torch.device
+) -> None:
+    """After G and V trained on (a stage after the prototype stages): the same bank shapes, in
+    the same order, re-encoded by the new V, so E's classifier keeps its meaning (V in eval)."""
+    E.proto.bank.copy_(choose_bank(V, voxel_parts, len(E.proto.bank), seed, dev).to(dev))
+    log.info("prototype bank re-encoded: %d codes", len(E.proto.bank))
+
+
 def soft_cross_entropy(logits: torch.Tensor, iou: torch.Tensor, temperature: float) -> torch.Tensor:
     """Step 3. logits [B, K], iou [B, K] with the batch's shapes -> mean cross-entropy against
     softmax(iou / temperature) (credit to every prototype about as good as the best)."""

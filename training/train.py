@@ -30,9 +30,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from training import prototypes
+from training import attributes, prototypes
 from training.config import TrainConfig
-from training.dataset import DATA_PRESETS, build, load_split
+from training.dataset import DATA_PRESETS, attribute_names, build, load_split
+from training.judge import binary_targets
 from training.networks import build as build_networks
 from training.realset import load_real, real_dataset_for
 
@@ -50,6 +51,7 @@ LOG_FIELDS = [
     "d_updated",
     "g_adv",
     "proto",
+    "tie",
     "seconds",
 ]
 
@@ -141,12 +143,29 @@ def images_to_input(images_u8: torch.Tensor) -> torch.Tensor:
 class _Data:
     """The train split held in memory as uint8 tensors; batches drawn by (seed, step, rank).
     With real models, a ``real_fraction`` of each batch comes from them (a few hundred real
-    models beside thousands of procedural shapes would otherwise be a rounding error)."""
+    models beside thousands of procedural shapes would otherwise be a rounding error). With
+    ``ties``, the procedural shapes' binary attributes and counterfactual grids too
+    (training/attributes.py)."""
 
-    def __init__(self, folder: Path, real_folder: Path | None = None, real_fraction: float = 0.0):
+    def __init__(
+        self,
+        folder: Path,
+        real_folder: Path | None = None,
+        real_fraction: float = 0.0,
+        ties: bool = False,
+    ):
         d = load_split(folder, "train")
         self.parts = [(torch.from_numpy(d["voxels"]), torch.from_numpy(d["images"]))]
         self.fractions = [1.0 - real_fraction]
+        if ties:  # only the tied attributes (attributes.TIED); the others read as absent
+            binary = binary_targets(d["attrs"], attribute_names())
+            binary[:, ~attributes.TIED] = np.nan
+            self.binary = torch.from_numpy(binary)
+            cf = attributes.counterfactuals(folder)
+            tied = attributes.TIED[np.maximum(cf["attribute"], 0)] & (cf["attribute"] >= 0)
+            self.cf_voxels = torch.from_numpy(cf["voxels"])  # [N, SLOTS, R, R, R] uint8
+            # [N, SLOTS] index into BINARY, -1: empty or not tied
+            self.cf_attribute = torch.from_numpy(np.where(tied, cf["attribute"], -1))
         if real_folder is not None and real_fraction > 0:
             r = load_real(real_folder, "train")
             self.parts.append((torch.from_numpy(r["voxels"]), torch.from_numpy(r["images"])))
@@ -172,6 +191,23 @@ class _Data:
         vox[flip] = vox[flip].flip(2)
         img[flip] = img[flip].flip(3)
         return vox, img, torch.cat(row_parts), flip
+
+    def ties(
+        self, rows: torch.Tensor, flip: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For a batch (``rows``, ``flip`` from :meth:`batch`) -> binary attributes [B, A] (NaN:
+        not applicable or not tied, and for real models), then for every tied attribute of every
+        procedural shape: its batch position [M], the attribute [M] and the shape with that
+        attribute toggled [M, 1, R, R, R] (tied attributes only)."""
+        proc = rows < len(self.binary)
+        binary = torch.full((len(rows), self.binary.shape[1]), float("nan"))
+        binary[proc] = self.binary[rows[proc]]
+        slots = torch.full((len(rows), self.cf_attribute.shape[1]), -1, dtype=torch.int64)
+        slots[proc] = self.cf_attribute[rows[proc]]
+        pos, slot = torch.nonzero(slots >= 0, as_tuple=True)
+        grids = self.cf_voxels[rows[pos], slot].float()[:, None]
+        grids[flip[pos]] = grids[flip[pos]].flip(2)  # mirrored like the batch's own grids
+        return binary, pos, slots[pos, slot], grids
 
 
 def _setup_distributed() -> tuple[int, int]:
@@ -230,7 +266,8 @@ def train(
     real_folder = None
     if cfg.real_fraction > 0:
         real_folder = real_dataset_for(cfg.model, data_root, install=rank == 0)
-    data = _Data(folder, real_folder, cfg.real_fraction)
+    ties = any(s.tie_attributes > 0 for s in cfg.stages)
+    data = _Data(folder, real_folder, cfg.real_fraction, ties=ties)
     # 3. networks and optimisers
     nets = build_networks(cfg.model, seed=cfg.seed)
     for n in nets.values():
@@ -272,7 +309,10 @@ def train(
     t_last = time.perf_counter()
 
     for step in bar:
-        _, stage = cfg.stage_at(step)
+        index, stage = cfg.stage_at(step)
+        if stage.reset_optimisers and step == cfg.stage_start(index):
+            for o in (opt_g, opt_e):
+                o.state.clear()
         for o, lr in ((opt_g, stage.lr_g), (opt_e, stage.lr_e), (opt_d, stage.lr_d)):
             for group in o.param_groups:
                 group["lr"] = lr
@@ -282,7 +322,7 @@ def train(
         vox, img, rows, flip = data.batch(rng, b)
         img = augment_images(img, gen, stage.color_jitter, stage.strong_augment)
         vox, img = vox.to(dev), img.to(dev)
-        d_loss = d_acc = g_adv = proto = torch.zeros((), device=dev)
+        d_loss = d_acc = g_adv = proto = tie = torch.zeros((), device=dev)
         d_updated = False
         if stage.mode == "prototype":
             # 2-5. E alone, as a classifier over the prototype bank (filled once, G and V frozen)
@@ -335,10 +375,16 @@ def train(
                 use_gan = stage.adversarial > 0
                 if use_gan:
                     zs.append(eps[2])
-                logits = list(G(torch.cat(zs)).split(b))
+                if stage.tie_attributes > 0:  # shapes with one attribute toggled (attributes.py)
+                    binary, cf_pos, cf_attr, cf_vox = data.ties(rows, flip)
+                    binary, cf_vox = binary.to(dev), cf_vox.to(dev)
+                    zs.append(attributes.toggle(zs[0][cf_pos.to(dev)], cf_attr.to(dev),
+                                                binary[cf_pos.to(dev)]))  # fmt: skip
+                logits = list(G(torch.cat(zs)).split([len(z) for z in zs]))
                 logit_v = logits.pop(0)
                 logit_e = logits.pop(0) if with_e else None
                 logit_p = logits.pop(0) if use_gan else None
+                logit_cf = logits.pop(0) if stage.tie_attributes > 0 else None
             if use_gan:
                 # 4. discriminator on real vs prior samples; stepped only while accuracy < threshold
                 fake = torch.sigmoid(logit_p.float()).detach()
@@ -365,6 +411,12 @@ def train(
                 kl = kl + kl_divergence(mu_e.float(), logvar_e.float())
                 latent = F.mse_loss(mu_e.float(), mu_v.float().detach())
             loss = cfg.a2_recon * recon + cfg.a1_kl * kl + cfg.latent_match * latent
+            if logit_cf is not None:
+                tie = attributes.supervision_loss(mu_v, binary)
+                if len(cf_vox):
+                    tie = tie + recon_loss(logit_cf, cf_vox, cfg.pos_weight)
+                    tie = tie + attributes.difference_loss(logit_cf, cf_vox, vox[cf_pos.to(dev)])
+                loss = loss + stage.tie_attributes * tie
             if use_gan:
                 with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
                     # same batch composition as D's own step (real + fake): D has BatchNorm, and
@@ -403,6 +455,7 @@ def train(
                     ("d_acc", d_acc),
                     ("g_adv", g_adv),
                     ("proto", proto),
+                    ("tie", tie),
                 )
             }
             writer.writerow(row)
@@ -414,6 +467,12 @@ def train(
                 proto=f"{row['proto']:.3f}",
             )
         stage_end = cfg.stage_at(done)[1] is not stage or done == cfg.total_steps
+        if stage_end and stage.mode in ("joint", "voxel") and prototypes.has_prototypes(nets["E"]):
+            # G and V moved after the bank was filled: re-encode the same shapes with the new V
+            _set_frozen(nets, frozen=True)
+            prototypes.refill_bank(nets["E"], nets["V"], [v for v, _ in data.parts],
+                                   seed=cfg.seed, dev=dev)  # fmt: skip
+            targets = None  # a later prototype stage recomputes them with the new G
         if rank == 0 and (done % cfg.checkpoint_every == 0 or done == end or stage_end):
             _save(ckpt_path, cfg, nets, optimisers, done, seconds)
             if stage_end:  # keep each stage's result (e.g. to compare VAE vs VAE-GAN)

@@ -171,3 +171,18 @@ def test_strong_augmentation_is_seeded_in_range_and_greys_some_images() -> None:
     assert not torch.allclose(a, augment_images(x, torch.Generator().manual_seed(1)))
     grey = (a[:, 0] == a[:, 1]).flatten(1).all(1) & (a[:, 1] == a[:, 2]).flatten(1).all(1)
     assert 0 < float(grey.float().mean()) < 2 * STRONG_P  # about STRONG_P of the batch
+
+
+def test_a_stage_may_start_its_optimisers_afresh(tmp_path: Path, tiny_data_root: Path) -> None:
+    def adam_steps(reset: bool) -> int:
+        stages = (Stage("a", 6, lr_g=1e-3, mode="voxel"),
+                  Stage("b", 3, lr_g=1e-3, mode="voxel", reset_optimisers=reset))  # fmt: skip
+        cfg = dataclasses.replace(PRESETS["tiny"], stages=stages)
+        ckpt = train(cfg, run_dir=tmp_path / str(reset), data_root=tiny_data_root)
+        state = torch.load(ckpt, weights_only=False)
+        steps = {float(s["step"]) for s in state["opt_g"]["state"].values()}
+        assert len(steps) == 1
+        return int(steps.pop())
+
+    assert adam_steps(reset=False) == 9
+    assert adam_steps(reset=True) == 3
