@@ -101,7 +101,10 @@ def write_model_card(
         "- stages: "
         + "; ".join(
             f"{s.name} {s.steps} steps ({STAGE_TRAINS[s.mode]}; adversarial {s.adversarial}, "
-            f"lr G {s.lr_g}, D {s.lr_d}, E/V {s.lr_e})"
+            f"lr G {s.lr_g}, D {s.lr_d}, E/V {s.lr_e}"
+            + (f", tied attributes x {s.tie_attributes}" if s.tie_attributes else "")
+            + (", optimisers reset" if s.reset_optimisers else "")
+            + ")"
             for s in cfg.stages
         ),
         f"- loss: a2 {cfg.a2_recon} x weighted BCE (pos weight {cfg.pos_weight}) + a1 {cfg.a1_kl} x KL"
