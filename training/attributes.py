@@ -82,6 +82,14 @@ def counterfactuals(folder: Path, split: str = "train", *, workers: int = 2) -> 
     return {"voxels": voxels, "attribute": index}
 
 
+def tied_binary(attrs: np.ndarray) -> np.ndarray:
+    """Dataset attrs [N, A_all] (NaN = not applicable) -> [N, len(BINARY)] with only the tied
+    attributes' values; the others read as NaN (not supervised, never toggled)."""
+    binary = binary_targets(attrs, attribute_names())
+    binary[:, ~TIED] = np.nan
+    return binary
+
+
 def code_targets(binary: torch.Tensor) -> torch.Tensor:
     """Binary attributes [B, A] in {0, 1} or NaN -> the codes' targets in dims 0..A-1 (NaN kept)."""
     return (binary * 2 - 1) * TIE_VALUE

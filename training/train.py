@@ -32,8 +32,7 @@ from tqdm import tqdm
 
 from training import attributes, prototypes
 from training.config import TrainConfig
-from training.dataset import DATA_PRESETS, attribute_names, build, load_split
-from training.judge import binary_targets
+from training.dataset import DATA_PRESETS, build, load_split
 from training.networks import build as build_networks
 from training.realset import load_real, real_dataset_for
 
@@ -158,9 +157,7 @@ class _Data:
         self.parts = [(torch.from_numpy(d["voxels"]), torch.from_numpy(d["images"]))]
         self.fractions = [1.0 - real_fraction]
         if ties:  # only the tied attributes (attributes.TIED); the others read as absent
-            binary = binary_targets(d["attrs"], attribute_names())
-            binary[:, ~attributes.TIED] = np.nan
-            self.binary = torch.from_numpy(binary)
+            self.binary = torch.from_numpy(attributes.tied_binary(d["attrs"]))
             cf = attributes.counterfactuals(folder)
             tied = attributes.TIED[np.maximum(cf["attribute"], 0)] & (cf["attribute"] >= 0)
             self.cf_voxels = torch.from_numpy(cf["voxels"])  # [N, SLOTS, R, R, R] uint8
@@ -376,10 +373,8 @@ def train(
                 if use_gan:
                     zs.append(eps[2])
                 if stage.tie_attributes > 0:  # shapes with one attribute toggled (attributes.py)
-                    binary, cf_pos, cf_attr, cf_vox = data.ties(rows, flip)
-                    binary, cf_vox = binary.to(dev), cf_vox.to(dev)
-                    zs.append(attributes.toggle(zs[0][cf_pos.to(dev)], cf_attr.to(dev),
-                                                binary[cf_pos.to(dev)]))  # fmt: skip
+                    binary, cf_pos, cf_attr, cf_vox = (t.to(dev) for t in data.ties(rows, flip))
+                    zs.append(attributes.toggle(zs[0][cf_pos], cf_attr, binary[cf_pos]))
                 logits = list(G(torch.cat(zs)).split([len(z) for z in zs]))
                 logit_v = logits.pop(0)
                 logit_e = logits.pop(0) if with_e else None
@@ -415,7 +410,7 @@ def train(
                 tie = attributes.supervision_loss(mu_v, binary)
                 if len(cf_vox):
                     tie = tie + recon_loss(logit_cf, cf_vox, cfg.pos_weight)
-                    tie = tie + attributes.difference_loss(logit_cf, cf_vox, vox[cf_pos.to(dev)])
+                    tie = tie + attributes.difference_loss(logit_cf, cf_vox, vox[cf_pos])
                 loss = loss + stage.tie_attributes * tie
             if use_gan:
                 with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):

@@ -102,6 +102,9 @@ def _tie_cfg(weight: float, *, prototypes_k: int = 0):
 def test_only_attributes_several_categories_share_are_tied() -> None:
     assert [name for name, tied in zip(BINARY, attributes.TIED, strict=True) if tied] == [
         "has_armrests", "pedestal_base", "has_legs"]  # fmt: skip
+    split_attrs = np.full((1, len(attribute_names())), 1.0, np.float32)
+    binary = attributes.tied_binary(split_attrs)
+    assert (binary[0, attributes.TIED] == 1.0).all() and np.isnan(binary[0, ~attributes.TIED]).all()
 
 
 def test_tied_attributes_need_a_dimension_each() -> None:
@@ -116,9 +119,8 @@ def _supervision(ckpt: Path, tiny_data_root: Path) -> float:
     _, nets, _ = load_networks(ckpt)
     with torch.no_grad():
         mu, _ = nets["V"](torch.from_numpy(split["voxels"][:, None]).float())
-    binary = binary_targets(split["attrs"], attribute_names())
-    binary[:, ~attributes.TIED] = np.nan  # as training reads them: only the tied attributes
-    return float(attributes.supervision_loss(mu, torch.from_numpy(binary)))
+    binary = torch.from_numpy(attributes.tied_binary(split["attrs"]))  # as training reads them
+    return float(attributes.supervision_loss(mu, binary))
 
 
 def test_a_tie_stage_moves_the_codes_towards_the_attribute_targets(
