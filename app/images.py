@@ -3,8 +3,8 @@
 1. decode: PNG / JPEG / WebP only, pixel limit checked from the header before decoding,
    truncated or garbage files rejected, EXIF orientation applied;
 2. find the object: the alpha channel when there is one, otherwise (when the image border is
-   nearly uniform) pixels that differ from the border colour, cleaned, largest blob; with busy
-   surroundings the whole frame is used, as in training;
+   nearly uniform) pixels that differ from the border colour, without specks of noise; with
+   busy surroundings the whole frame is used, as in training;
 3. crop a square around it so that it fills TARGET_FILL of the side, as in the training renders
    (measured: the object's bounding box spans 0.57-0.83 of the frame, median 0.69), resize;
 4. normalise per the manifest: (pixel / 255 - mean) / std, NCHW.
@@ -27,6 +27,12 @@ TARGET_FILL = 0.72
 MAX_ASPECT = 8  # longest side / shortest side: long thin strips are refused (400)
 BG_DISTANCE = 40.0  # RGB distance from the border colour that counts as object
 BORDER_UNIFORMITY = 20.0  # border colour std above which the background is not modelled
+# parts of the object mask smaller than this fraction of its largest part are noise. Until 3.8
+# the mask was opened and only its largest part kept, which cut thin legs and parts apart from
+# the object out of the crop box: the crop then framed a different object than training showed.
+# Measured on the real validation renders, white/plain backgrounds, bundle 3.8.0: IoU 0.341 ->
+# 0.390, category 72 -> 79% (as 256 px JPEGs: 0.358 -> 0.391); photographs 0.315 -> 0.327.
+MIN_PART_OF_LARGEST = 0.1
 ALPHA_BACKGROUND = (128, 128, 128)  # transparent pixels become plain grey (seen in training)
 
 
@@ -86,12 +92,13 @@ def object_mask(img: Image.Image) -> tuple[np.ndarray, str]:
         return np.ones(rgb.shape[:2], bool), "none"
     bg = np.median(border, axis=0)
     mask = np.linalg.norm(rgb - bg, axis=-1) > BG_DISTANCE
-    mask = ndimage.binary_opening(mask, iterations=1)
-    labels, n = ndimage.label(mask)
+    # the object is every 8-connected part of at least MIN_PART_OF_LARGEST of the largest
+    # part: specks of noise go, thin legs and parts the outline shows apart stay (no opening)
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
     if n == 0:
         return np.ones(mask.shape, bool), "none"
     sizes = ndimage.sum(mask, labels, range(1, n + 1))
-    mask = labels == (1 + int(np.argmax(sizes)))
+    mask = np.isin(labels, 1 + np.nonzero(sizes >= MIN_PART_OF_LARGEST * sizes.max())[0])
     if not 0.002 < mask.mean() < 0.95:
         return np.ones(mask.shape, bool), "none"
     return ndimage.binary_fill_holes(mask), "background"

@@ -50,6 +50,21 @@ def test_background_crop_centres_the_object() -> None:
     assert 0.55 < (ys.max() - ys.min() + 1) / 16 < 0.9  # fills ~TARGET_FILL
 
 
+def test_thin_parts_stay_in_the_crop_and_specks_do_not() -> None:
+    """A seat on one-pixel legs, with a one-pixel speck of noise elsewhere: the crop frames
+    seat and legs (an opened, largest-blob mask used to cut the legs off) and not the speck."""
+    img = Image.new("RGB", (100, 100), (255, 255, 255))
+    img.paste((90, 60, 30), (30, 30, 70, 50))  # seat
+    for x in (30, 69):
+        img.paste((90, 60, 30), (x, 50, x + 1, 80))  # legs, one pixel wide, down to y = 80
+    img.paste((90, 60, 30), (90, 5, 91, 6))  # speck
+    mask, source = images.object_mask(img)
+    assert source == "background" and mask[79, 30] and mask[79, 69] and not mask[5, 90]
+    _, info = images.preprocess(img, SPEC)
+    _, y0, x1, y1 = info["crop_box"]
+    assert y0 < 30 and y1 > 80 and x1 < 90  # legs inside, speck outside
+
+
 def test_alpha_is_the_mask() -> None:
     img = Image.new("RGBA", (100, 100), (255, 0, 0, 0))  # transparent red: must be ignored
     img.paste((20, 200, 20, 255), (10, 10, 40, 70))
