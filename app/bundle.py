@@ -29,6 +29,9 @@ FileRole = Literal[
     # z [B, Z], target [B, R, R, R] -> gradient [B, Z] and loss [B] of the generator's
     # reconstruction loss (G(z) against the target), so /v1/encode can fit z by gradient steps
     "generator_gradient",
+    # image [B, 3, S, S] (the image encoder's input) -> object probability [B, 1, S, S]: cuts the
+    # object out of a photograph whose background the colour rule cannot find (app/images.py)
+    "segmenter",
     "concepts",  # .npz of named latent vectors
     "prior",  # .npz of a Gaussian mixture fitted to encoded training shapes (latent.prior)
     "directions",  # .json of named edit directions (training/directions.py)
@@ -40,7 +43,7 @@ FileRole = Literal[
     "preview",
     "other",
 ]
-ONNX_ROLES = ("generator", "image_encoder", "voxel_encoder", "generator_gradient")
+ONNX_ROLES = ("generator", "image_encoder", "voxel_encoder", "generator_gradient", "segmenter")
 
 
 class _Strict(BaseModel):
@@ -138,16 +141,16 @@ class Manifest(_Strict):
         roles = [f.role for f in self.files]
         if self.image is not None and self.image.prototypes and "prototypes" not in roles:
             raise ValueError("image.prototypes is set but no file has role 'prototypes'")
-        for role in ("generator", "image_encoder", "voxel_encoder", "generator_gradient",
-                     "concepts", "prior", "directions"):  # fmt: skip
+        for role in (*ONNX_ROLES, "concepts", "prior", "directions"):
             if roles.count(role) > 1:
                 raise ValueError(f"more than one file has role {role!r}")
         if "generator" not in roles:
             raise ValueError("a bundle needs a file with role 'generator'")
         if self.latent.prior == "mixture" and "prior" not in roles:
             raise ValueError("latent.prior is 'mixture' but no file has role 'prior'")
-        if "image_encoder" in roles and self.image is None:
-            raise ValueError("an image_encoder needs the 'image' section (size, normalisation)")
+        for role in ("image_encoder", "segmenter"):
+            if role in roles and self.image is None:
+                raise ValueError(f"a {role} needs the 'image' section (size, normalisation)")
         return self
 
     def file(self, role: FileRole) -> FileEntry | None:
@@ -168,6 +171,9 @@ class Manifest(_Strict):
             return [["batch", 1, r, r, r]], [["batch", z], ["batch", z]]
         if role == "generator_gradient":
             return [["batch", z], ["batch", r, r, r]], [["batch", z], ["batch"]]
+        if role == "segmenter":
+            s = self.image.size if self.image else 0
+            return [["batch", 3, s, s]], [["batch", 1, s, s]]
         raise KeyError(role)
 
 

@@ -4,6 +4,7 @@
     probs = await engine.generate(z, timeout)         # [N, Z] -> [N, R, R, R] float32 in [0, 1]
     mu, logvar, *logits = await engine.encode_image(images, timeout)  # [N, 3, S, S] -> [N, Z]
     mu = await engine.encode_voxels(voxels, timeout)  # [N, 1, R, R, R] float32 -> [N, Z]
+    prob = await engine.segment(images, timeout)  # [N, 3, S, S] -> [N, S, S] float32 in [0, 1]
 
 Requests to the same network are batched greedily: a worker takes everything queued (up to
 ``max_batch`` rows) and runs it as one ONNX Runtime call in a dedicated executor; what arrives
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from app.bundle import Manifest
+from app.bundle import ONNX_ROLES, Manifest
 
 log = logging.getLogger("gan3d.engine")
 
@@ -214,7 +215,7 @@ class Engine:
         executor = ThreadPoolExecutor(batching.concurrent, thread_name_prefix="gan3d-ort")
         batchers = {}
         provider = "CPUExecutionProvider"
-        for role in ("generator", "image_encoder", "voxel_encoder", "generator_gradient"):
+        for role in ONNX_ROLES:
             entry = manifest.file(role)
             if entry is None:
                 continue
@@ -266,6 +267,13 @@ class Engine:
         return await self.batchers["image_encoder"].submit(
             images.astype(np.float32), timeout=timeout
         )
+
+    async def segment(self, images: np.ndarray, timeout: float) -> np.ndarray:
+        """images [N, 3, S, S] -> where the object is, [N, S, S] float32 in [0, 1]."""
+        (prob,) = await self.batchers["segmenter"].submit(
+            images.astype(np.float32), timeout=timeout
+        )
+        return prob[:, 0]
 
     async def encode_voxels(self, voxels: np.ndarray, timeout: float) -> np.ndarray:
         mu, _ = await self.batchers["voxel_encoder"].submit(

@@ -158,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "X-Gan3d-Category",
                 "X-Gan3d-Category-Probability",
                 "X-Gan3d-Blend",
+                "X-Gan3d-Mask",
             ],
         )
     app.include_router(generate.router)

@@ -136,6 +136,34 @@ def encoder_onnx(
     _save(graph, path)
 
 
+def segmenter_onnx(path: Path, *, size: int) -> None:
+    """image [batch, 3, size, size] -> [batch, 1, size, size]: sigmoid(20 * (red - green)), i.e.
+    "the object is what is redder than it is green" (a rule to test the plumbing with)."""
+    inits = [
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "c0"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "c1"),
+        numpy_helper.from_array(np.array([2], dtype=np.int64), "c2"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "axis"),
+        numpy_helper.from_array(np.array(20.0, np.float32), "gain"),
+    ]
+    n = helper.make_node
+    nodes = [
+        n("Slice", ["image", "c0", "c1", "axis"], ["red"]),
+        n("Slice", ["image", "c1", "c2", "axis"], ["green"]),
+        n("Sub", ["red", "green"], ["d"]),
+        n("Mul", ["d", "gain"], ["h"]),
+        n("Sigmoid", ["h"], ["object"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "segmenter",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, size, size])],
+        [helper.make_tensor_value_info("object", TensorProto.FLOAT, ["batch", 1, size, size])],
+        initializer=inits,
+    )
+    _save(graph, path)
+
+
 PROTOTYPE_CATEGORIES = ("chair", "table")
 
 
@@ -148,12 +176,14 @@ def make_tiny_bundle(
     prototypes: int = 0,
     gradient: bool = False,
     prior: bool = False,
+    segmenter: bool = False,
 ) -> Manifest:
     """A complete bundle (generator, image and voxel encoders, concepts) that verifies; with
     ``prototypes`` K > 0 the image encoder also outputs K prototype logits and the bundle
     carries prototypes.npz (categories alternating chair, table); with ``gradient`` it carries
     the generator's gradient graph (/v1/encode then fits by gradient steps); with ``prior``, a
-    mixture prior (one component near -3) with two real-model kernels (codes near +3)."""
+    mixture prior (one component near -3) with two real-model kernels (codes near +3); with
+    ``segmenter``, a cut-out graph that takes red things for the object (:func:`segmenter_onnx`)."""
     bundle_dir.mkdir(parents=True, exist_ok=True)
     generator_onnx(bundle_dir / "generator.onnx", z=z, r=r)
     encoder_onnx(
@@ -219,6 +249,17 @@ def make_tiny_bundle(
                     [("z", ["batch", z]), ("target", ["batch", r, r, r])],
                     [("gradient", ["batch", z]), ("loss", ["batch"])],
                 ),
+            )
+        )
+    if segmenter:
+        segmenter_onnx(bundle_dir / "segmenter.onnx", size=image_size)
+        shape = ["batch", 3, image_size, image_size]
+        files.append(
+            file_entry(
+                bundle_dir,
+                "segmenter.onnx",
+                "segmenter",
+                sig([("image", shape)], [("object", ["batch", 1, image_size, image_size])]),
             )
         )
     if prior:

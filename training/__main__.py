@@ -1,4 +1,4 @@
-"""`python -m training <command>`: data | train | evaluate | export | triton."""
+"""`python -m training <command>`: data | train | segmenter | evaluate | export | triton."""
 
 from __future__ import annotations
 
@@ -57,6 +57,15 @@ def _train(args: argparse.Namespace) -> None:
     print(ckpt)
 
 
+def _segmenter(args: argparse.Namespace) -> None:
+    from training.segmenter import train_for_run
+
+    result = train_for_run(
+        _checkpoint(args), data_root=Path(args.root), steps=args.steps, stop_after=args.stop_after
+    )
+    print(json.dumps(result))
+
+
 def _checkpoint(args: argparse.Namespace) -> Path:
     return Path(args.run_dir) / (args.checkpoint or "checkpoint.pt")
 
@@ -90,6 +99,11 @@ def _export(args: argparse.Namespace) -> None:
     commands = [
         "python -m training data --preset {preset}",
         f"python -m training train --preset {{preset}} --run-dir {args.run_dir}",
+        *(
+            [f"python -m training segmenter --run-dir {args.run_dir}"]
+            if (run_dir / "segmenter.pt").exists()
+            else []
+        ),
         f"python -m training evaluate --run-dir {args.run_dir}"
         + (f" --checkpoint {args.checkpoint}" if args.checkpoint else ""),
         f"python -m training export --run-dir {args.run_dir} --out {args.out} --name {args.name}"
@@ -141,6 +155,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
     p.add_argument("--stop-after", type=int, help="end after this many steps (resumable)")
     p.set_defaults(func=_train)
+    p = sub.add_parser("segmenter", help="train the object cut-out network of a run")
+    p.add_argument("--run-dir", default="runs/cpu")
+    p.add_argument("--checkpoint", help="file in the run folder (default: checkpoint.pt)")
+    p.add_argument("--root", default="data", help="dataset cache folder")
+    p.add_argument("--steps", type=int, help="training steps (default: SegmenterConfig's)")
+    p.add_argument("--stop-after", type=int, help="end after this many steps (resumable)")
+    p.set_defaults(func=_segmenter)
     for cmd, func, text in (
         ("evaluate", _evaluate, "metrics + concept vectors of a checkpoint"),
         ("export", _export, "ONNX + concepts + previews + card -> bundle"),

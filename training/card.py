@@ -111,6 +111,7 @@ def write_model_card(
         f" + {cfg.latent_match} x |mu_E - mu_V|^2 + adversarial; D stepped only while its batch"
         f" accuracy < {cfg.d_acc_threshold}; Adam beta1 {cfg.beta1}",
         f"- hardware: {summary.hardware}; training wall time {summary.wall_time_s / 60:.1f} min",
+        *_segmenter_lines(metrics.get("segmenter")),
         "",
         "## Reproduce",
         "",
@@ -175,6 +176,19 @@ REAL_TARGETS = {  # issue "Real objects", on the real test split
     "plain": ("single-view, white/plain background: IoU / category", ">= 0.50 / >= 85%"),
     "photo": ("single-view, photographic background: IoU / category", ">= 0.40 / >= 75%"),
 }
+
+
+def _segmenter_lines(seg: dict | None) -> list[str]:
+    if not seg:
+        return []
+    c = seg["config"]
+    return [
+        f"- object cut-out network (`segmenter.onnx`, training/segmenter.py): a U-Net of width "
+        f"{c['width']} on the train renders' masks ({_pct(c['real_fraction'])} real), "
+        f"{c['steps']} steps of batch {c['batch']}, {seg['train_seconds'] / 60:.1f} min; mask IoU "
+        f"on the real validation renders {seg['val_mask_iou']:.3f}. The service cuts a photo's "
+        "object out with it when the background is not plain"
+    ]
 
 
 def _real_data_lines(manifest: dict | None, cfg) -> list[str]:

@@ -38,6 +38,7 @@ from training.dataset import DATA_PRESETS, attribute_names, build, load_split
 from training.judge import BINARY, binary_targets, judge_accuracy, train_judge
 from training.prototypes import bank_categories, has_prototypes, prototype_logits
 from training.realset import load_real, real_dataset_for
+from training.segmenter import segmenter_summary
 from training.shapes import CATEGORY_NAMES
 from training.train import images_to_input, load_networks
 
@@ -234,7 +235,7 @@ def evaluate(
     real_val = real["val"]
     if len(real_val["voxels"]):
         imgs = real_val["images"].reshape(-1, *real_val["images"].shape[2:])
-        real_p = decode(g, service_codes(e, service_inputs(imgs), bank_cats))
+        real_p = decode(g, service_codes(e, service_inputs(imgs, nets.get("S")), bank_cats))
         real_gt = np.repeat(real_val["voxels"].astype(bool), real_val["images"].shape[1], axis=0)
     else:
         real_p = real_gt = None
@@ -323,6 +324,7 @@ def evaluate(
     )
     metrics = {
         "checkpoint": {"step": state["step"], "train_seconds": round(state["seconds"], 1)},
+        "segmenter": segmenter_summary(Path(checkpoint).parent) if "S" in nets else None,
         "real": metrics_real,
         "readme_arithmetic": readme_arithmetic(
             test=test, concepts=concepts, attrs=test_attrs, **common

@@ -27,7 +27,7 @@ from torch import nn
 
 from app.bundle import ImageSpec
 from app.fitting import DEFAULT_FIT_STEPS, Adam
-from app.images import preprocess
+from app.images import cut_out, preprocess
 from app.latents import MixturePrior
 from app.meshing import DEFAULT_MIN_PART_FRACTION, count_parts, drop_small_parts
 from training.evaluate import (
@@ -53,11 +53,24 @@ FIT_STEPS_REPORTED = (10, 20, DEFAULT_FIT_STEPS, 80)
 PLAIN_BACKGROUNDS = ("white", "plain")
 
 
-def service_inputs(images: np.ndarray) -> np.ndarray:
+@torch.no_grad()
+def service_inputs(images: np.ndarray, segmenter: nn.Module | None = None) -> np.ndarray:
     """[N, S, S, 3] uint8 photos -> [N, 3, S, S] float32 exactly as /v1/reconstruct prepares an
-    upload (object mask from the border colour, square crop at the training fill, normalised)."""
+    upload (object mask from the border colour, else from the ``segmenter`` when there is one,
+    square crop at the training fill, normalised)."""
     spec = ImageSpec(size=images.shape[1])
-    return np.stack([preprocess(Image.fromarray(im), spec)[0] for im in images])
+    pics = [Image.fromarray(im) for im in images]
+    done = [preprocess(p, spec) for p in pics]
+    x = np.stack([d[0] for d in done])
+    busy = [i for i, (_, info) in enumerate(done) if info["mask_source"] == "none"]
+    if segmenter is None or not busy:
+        return x
+    prob = torch.sigmoid(segmenter(torch.from_numpy(x[busy])))[:, 0].numpy()
+    for i, p in zip(busy, prob, strict=True):
+        cut = cut_out(pics[i], p, done[i][1]["crop_box"])
+        if cut is not None:
+            x[i] = preprocess(cut, spec)[0]
+    return x
 
 
 def single_piece_share(probs: np.ndarray, threshold: float) -> dict[str, float]:
@@ -122,7 +135,7 @@ def evaluate_real(
     # 1. single-view reconstruction from every held-out render, through the service's own
     # upload path (object found and framed by app/images.py), as a user's photo would go
     imgs = real_test["images"].reshape(n * views, *real_test["images"].shape[2:])
-    x = service_inputs(imgs)
+    x = service_inputs(imgs, nets.get("S"))
     probs = decode(g, service_codes(e, x, bank_categories))
     t_img = threshold if image_threshold is None else image_threshold
     rec = probs > t_img

@@ -26,6 +26,7 @@ from torch import nn
 
 from app.bundle import OnnxSignature, TensorSpec
 from training.prototypes import answer_logits, has_prototypes
+from training.segmenter import SegmenterExport
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ def export_onnx(
 def export_networks(
     nets: dict[str, nn.Module], cfg, out: Path, *, half_weights: bool = False
 ) -> dict[str, tuple]:
-    """G, E and V of a trained model -> {role: (file name, signature, max error)}."""
+    """G, E, V (and S, a segmenter) of a trained model -> {role: (file, signature, max error)}."""
     m = cfg.model
     z, r, s = m.z_dim, m.resolution, m.image_size
     latent = {"mu": ["batch", z], "logvar": ["batch", z]}
@@ -235,6 +236,9 @@ def export_networks(
                                {"z": ["batch", z], "target": ["batch", r, r, r]},
                                {"gradient": ["batch", z], "loss": ["batch"]}),
     }  # fmt: skip
+    if "S" in nets:  # the run's object cut-out network (training/segmenter.py)
+        image, mask = {"image": ["batch", 3, s, s]}, {"object": ["batch", 1, s, s]}
+        plan["segmenter"] = ("segmenter.onnx", SegmenterExport(nets["S"]), image, mask)
     out.mkdir(parents=True, exist_ok=True)
     done = {}
     for role, (name, module, ins, outs) in plan.items():

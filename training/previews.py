@@ -125,7 +125,7 @@ def _real_previews(
         white = int(np.nonzero(kinds[i] == "white")[0][0])
         photo = int(np.nonzero(kinds[i] == "photo")[0][0])
         shots = real["images"][i, [white, photo]]
-        probs = decode(g, service_codes(e, service_inputs(shots), bank_categories))
+        probs = decode(g, service_codes(e, service_inputs(shots, nets.get("S")), bank_categories))
         truth = real["voxels"][i].astype(np.float32)
         code = encode(v, truth[None, None])
         fitted = fit_latents(g, code, truth[None], (DEFAULT_FIT_STEPS,))[DEFAULT_FIT_STEPS]

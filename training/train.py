@@ -545,11 +545,17 @@ def hardware() -> str:
 
 
 def load_networks(path: Path) -> tuple[TrainConfig, dict[str, nn.Module], dict]:
-    """Rebuild the networks from a checkpoint (its own config), in eval mode."""
+    """Rebuild the networks from a checkpoint (its own config), in eval mode; with "S", the
+    run's object cut-out network when it has one (training/segmenter.py)."""
+    from training.segmenter import load_segmenter
+
     state = torch.load(path, map_location="cpu", weights_only=False)
     cfg = TrainConfig.from_dict(state["config"])
     nets = build_networks(cfg.model, seed=cfg.seed)
     for k, n in nets.items():
         _load_state(n, state["nets"][k])
         n.eval()
+    segmenter = load_segmenter(Path(path).parent)
+    if segmenter is not None:
+        nets["S"] = segmenter
     return cfg, nets, state

@@ -73,21 +73,29 @@ async def reconstruct(
         except LatentError as e:
             raise ApiError(400, "Bad category", str(e)) from None
     data = await image.read()
-    # 1. decode and crop off the event loop; 2. encoder -> latent; 3. generator -> shape
+    # 1. decode and crop off the event loop (a busy photo: the segmenter cuts the object out,
+    # when the bundle has one); 2. encoder -> latent; 3. generator -> shape
     try:
         pic = await run_in_threadpool(images.decode, data, max_pixels=settings.max_image_pixels)
-        x, _info = await run_in_threadpool(images.preprocess, pic, m.image)
+        x, info = await run_in_threadpool(images.preprocess, pic, m.image)
     except images.ImageInputError as e:
         raise ApiError(415 if "format" in str(e) else 400, "Bad image", str(e)) from None
+    mask_source = info["mask_source"]
+    if mask_source == "none" and loaded.engine.has("segmenter"):
+        prob = await loaded.engine.segment(x[None], settings.request_timeout_s)
+        cut = await run_in_threadpool(images.cut_out, pic, prob[0], info["crop_box"])
+        if cut is not None:
+            x, _ = await run_in_threadpool(images.preprocess, cut, m.image)
+            mask_source = "segmenter"
     outs = await loaded.engine.encode_image(x[None], settings.request_timeout_s)
-    z, seen = outs[0], {}  # the encoder's own answer, unless it scores prototypes:
+    z, seen = outs[0], {"X-Gan3d-Mask": mask_source}  # then, for an encoder with prototypes:
     if protos is not None and len(outs) > 2:
         # what the encoder takes the photo to show; the answer blends only that category's
         # prototype codes, or the named one's (app/prototypes.py says why and how much)
         guess, prob = protos.guess(outs[2][0])
         blended = category or guess
         z = outs[0] if blended == ANY else protos.blend(outs[2], blended)
-        seen = {
+        seen |= {
             "X-Gan3d-Category": guess,
             "X-Gan3d-Category-Probability": f"{prob:.3f}",
             "X-Gan3d-Blend": blended,

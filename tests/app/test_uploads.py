@@ -309,3 +309,59 @@ def test_a_category_hint_needs_a_bundle_with_prototypes(client: TestClient) -> N
     assert r.status_code == 400 and "takes no category" in r.json()["detail"]
     r = client.post("/v1/reconstruct", files=files)
     assert r.status_code == 200 and "x-gan3d-category" not in r.headers
+
+
+def _red_on_busy(size=(120, 80), box=(50, 20, 80, 60), seed=0) -> Image.Image:
+    """A red block on green-blue noise: no uniform border, so the colour rule finds nothing."""
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    noise[..., 0] = noise[..., 1] // 2  # greener than red everywhere
+    img = Image.fromarray(noise)
+    img.paste((230, 20, 20), box)
+    return img
+
+
+def test_cut_out_maps_the_mask_back_onto_the_photo() -> None:
+    img = _red_on_busy()
+    _, info = images.preprocess(img, SPEC)
+    assert info["mask_source"] == "none"
+    # the probability over the crop square (120 x 120 around the 120 x 80 photo): the block
+    x0, y0, x1, _ = info["crop_box"]
+    prob = np.zeros((16, 16), np.float32)
+    scale = 16 / (x1 - x0)
+    prob[round((20 - y0) * scale) : round((60 - y0) * scale),
+         round((50 - x0) * scale) : round((80 - x0) * scale)] = 1  # fmt: skip
+    cut = images.cut_out(img, prob, info["crop_box"])
+    alpha = np.asarray(cut.getchannel("A")) > 0
+    assert cut.size == img.size and alpha[40, 65] and not alpha[5, 5] and not alpha[70, 110]
+    ys, xs = np.nonzero(alpha)
+    assert abs(xs.min() - 50) <= 8 and abs(ys.max() - 60) <= 8
+    _, info2 = images.preprocess(cut, SPEC)
+    assert info2["mask_source"] == "alpha"
+    # next to nothing, or everything, is no cut-out
+    assert images.cut_out(img, np.zeros((16, 16), np.float32), info["crop_box"]) is None
+    assert images.cut_out(img, np.ones((16, 16), np.float32), info["crop_box"]) is None
+
+
+def test_reconstruct_cuts_a_busy_photo_out_with_the_bundles_segmenter(tmp_path: Path) -> None:
+    plain, seg = tmp_path / "plain", tmp_path / "seg"
+    make_tiny_bundle(plain)
+    make_tiny_bundle(seg, segmenter=True)
+    busy = _png(_red_on_busy())
+    no_red = _png(Image.fromarray(np.asarray(_red_on_busy())[:, :40].copy()))
+    answers = {}
+    for name, bundle in (("plain", plain), ("seg", seg)):
+        with TestClient(create_app(tiny_settings(bundle))) as c:
+            for label, data in (("busy", busy), ("no_red", no_red), ("white", _png(_object_on()))):
+                r = c.post("/v1/reconstruct", files={"image": ("p.png", data)},
+                           data={"output": '{"format": "npy"}'})  # fmt: skip
+                assert r.status_code == 200, r.text
+                answers[name, label] = (r.headers["X-Gan3d-Mask"], r.headers["X-Gan3d-Latent"])
+    assert answers["plain", "busy"][0] == "none"
+    assert answers["seg", "busy"][0] == "segmenter"
+    assert answers["seg", "busy"][1] != answers["plain", "busy"][1]
+    assert answers["seg", "no_red"][0] == "none"  # nothing red: the whole frame, as without
+    assert answers["seg", "no_red"][1] == answers["plain", "no_red"][1]
+    # a plain background is found by its colour; the segmenter is not asked
+    assert answers["seg", "white"] == answers["plain", "white"]
+    assert answers["seg", "white"][0] == "background"

@@ -116,10 +116,12 @@ def test_concept_vectors_means_and_directions() -> None:
 
 def test_tiny_bundle_end_to_end(tmp_path: Path, tiny_data_root: Path) -> None:
     from training.bundle import write_bundle
+    from training.segmenter import train_for_run
     from training.train import train
 
     cfg = dataclasses.replace(PRESETS["tiny"], checkpoint_every=1000)
     ckpt = train(cfg, run_dir=tmp_path / "run", data_root=tiny_data_root)
+    train_for_run(ckpt, data_root=tiny_data_root, steps=4)  # the run's cut-out network
     out = tmp_path / "bundle"
     m = write_bundle(
         ckpt,
@@ -139,6 +141,7 @@ def test_tiny_bundle_end_to_end(tmp_path: Path, tiny_data_root: Path) -> None:
         "image_encoder",
         "voxel_encoder",
         "generator_gradient",
+        "segmenter",
         "concepts",
         "directions",
         "metrics",
@@ -152,6 +155,7 @@ def test_tiny_bundle_end_to_end(tmp_path: Path, tiny_data_root: Path) -> None:
     assert "## Edit directions" in (out / "MODEL_CARD.md").read_text()
     card = (out / "MODEL_CARD.md").read_text()
     assert "python -m training train --preset tiny" in card and "| metric | target |" in card
+    assert "object cut-out network" in card
     concepts = np.load(out / "concepts.npz")
     assert "chair" in concepts and concepts["chair"].shape == (Z,)
     assert m.metrics["reconstruction_iou_mean"] >= 0
