@@ -97,3 +97,30 @@ def test_a_real_mesh_round_trips_through_encode(client: TestClient) -> None:
     pred = np.load(io.BytesIO(back.content)) >= threshold
     truth = voxelize_mesh(load_mesh(data, "obj"), pred.shape[0])
     assert iou(pred[None], truth[None])[0] > 0.5
+
+
+def test_the_shipped_segmenter_finds_objects_in_busy_renders(client: TestClient) -> None:
+    """Fresh renders of test-split shapes: the shipped segmenter's mask against the render's
+    own, and /v1/reconstruct uses it where the background is too busy for the colour rule."""
+    import onnxruntime as ort
+
+    from training.dataset import SPLIT_SEED_BASE
+    from training.shapes import CATEGORY_NAMES, make_shape
+    from training.shapes.render import render
+
+    sess = ort.InferenceSession(str(BUNDLE / "segmenter.onnx"))
+    scores, masks_used = [], []
+    for ci, name in enumerate(CATEGORY_NAMES):
+        seed = SPLIT_SEED_BASE["test"] + 500 + ci
+        rgb, truth = render(make_shape(name, seed), np.random.default_rng([ci, seed, 7]), size=64)
+        x = ((rgb / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)[None].astype(np.float32)
+        found = sess.run(None, {"image": x})[0][0, 0] > 0.5
+        scores.append((found & (truth > 0)).sum() / (found | (truth > 0)).sum())
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, "PNG")
+        r = client.post("/v1/reconstruct", files={"image": ("x.png", buf.getvalue())})
+        assert r.status_code == 200, r.text
+        masks_used.append(r.headers["X-Gan3d-Mask"])
+    # trained, not random: 3.9.0 measured 0.72-1.00 on these nine (mean 0.89)
+    assert np.mean(scores) > 0.75, dict(zip(CATEGORY_NAMES, np.round(scores, 2), strict=True))
+    assert "segmenter" in masks_used and "background" in masks_used
