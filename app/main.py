@@ -21,6 +21,7 @@ from starlette.types import Scope
 from app import errors
 from app.bundle import BundleError, Manifest, verify
 from app.cache import ByteLRU
+from app.cpus import available_cores, quota_cores
 from app.deps import Loaded
 from app.directions import Directions
 from app.engine import BatchingConfig, Engine
@@ -71,7 +72,9 @@ def _load_networks(settings: Settings, manifest: Manifest, mesher: MeshPool) -> 
         settings.bundle_dir,
         manifest,
         providers=settings.providers,
-        threads=settings.intra_op_threads,
+        # 0: ONNX Runtime's own choice (a thread per physical core), unless a container's CPU
+        # quota allows fewer cores than that (app/cpus.py)
+        threads=settings.intra_op_threads or (available_cores() if quota_cores() else 0),
         spinning=settings.ort_spinning,
         batching=batching,
     )

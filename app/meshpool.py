@@ -23,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
+from app.cpus import available_cores
 from app.encoding import VOXEL_FORMATS, encode_mesh, encode_voxels
 from app.meshing import MeshOptions, to_mesh
 from app.schemas import Output
@@ -57,9 +58,10 @@ def _warm(_: int) -> int:
 
 
 def default_workers() -> int:
-    """One worker per core this process may run on; 0 (mesh in threads) on a single core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return cores if (cores or 1) > 1 else 0
+    """One worker per core this process may use (app/cpus.py: affinity capped by a container's
+    CPU quota); 0 (mesh in threads) on a single core."""
+    cores = available_cores()
+    return cores if cores > 1 else 0
 
 
 class MeshPool:

@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     # empty = the best available (CUDA, then CPU), logged at info. A provider named here but
     # missing is logged as a warning.
     providers: Annotated[list[str], NoDecode] = []
-    intra_op_threads: int = Field(default=0, ge=0)  # 0 = one per physical core
+    # 0 = one per physical core, or as many as a container's CPU quota allows (app/cpus.py)
+    intra_op_threads: int = Field(default=0, ge=0)
     # ORT's intra-op threads busy-wait between operators (ORT's default) when on; off, they sleep
     # and leave the cores to the event loop, the second batch and the meshing workers. Off by
     # default: on 2 cores, 32 clients (bench/service.py), npy 215 vs 288/s and GLB 71 vs 99/s
