@@ -26,6 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training.dataset import DATA_PRESETS, build, load_split
+from training.realset import load_real, real_dataset_for
+from training.train import TrainConfig, images_to_input
+
 log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY = 200  # steps
@@ -87,11 +91,6 @@ class SegmenterExport(nn.Module):
         return torch.sigmoid(self.net(x))
 
 
-def _to_input(images: torch.Tensor) -> torch.Tensor:
-    """[B, S, S, 3] uint8 -> [B, 3, S, S] float, as the manifest normalises ((x - 0.5) / 0.5)."""
-    return (images.permute(0, 3, 1, 2).float() / 255.0 - 0.5) / 0.5
-
-
 def _augment(x: torch.Tensor, m: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
     """Mirror images, brightness/contrast/colour jitter and noise (the geometry stays)."""
     b = len(x)
@@ -119,7 +118,7 @@ def mask_iou(net: nn.Module, images: np.ndarray, masks: np.ndarray, batch: int =
     net.eval()
     scores = []
     for i in range(0, len(images), batch):
-        p = net(_to_input(torch.from_numpy(images[i : i + batch])))[:, 0] > 0
+        p = net(images_to_input(torch.from_numpy(images[i : i + batch])))[:, 0] > 0
         t = torch.from_numpy(masks[i : i + batch]).bool()
         scores.append(((p & t).sum((1, 2)) / (p | t).sum((1, 2)).clamp_min(1)).numpy())
     return float(np.concatenate(scores).mean())
@@ -159,7 +158,7 @@ def train_segmenter(
         xs, ms = [], []
         for name, (images, masks) in parts.items():
             idx = torch.randint(len(images), (sizes[name],), generator=gen).numpy()
-            xs.append(_to_input(torch.from_numpy(images[idx])))
+            xs.append(images_to_input(torch.from_numpy(images[idx])))
             ms.append(torch.from_numpy(masks[idx]).float()[:, None])
         x, m = _augment(torch.cat(xs), torch.cat(ms), gen)
         net.train()
@@ -197,10 +196,6 @@ def train_for_run(
     """A segmenter for the run of ``checkpoint``, from its datasets' train renders (real ones,
     when the run has them, make up ``real_fraction`` of each batch); validated on the real
     validation renders, or the procedural ones for a run without real models."""
-    from training.dataset import DATA_PRESETS, build, load_split
-    from training.realset import load_real, real_dataset_for
-    from training.train import TrainConfig
-
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     cfg = TrainConfig.from_dict(state["config"])
     folder = build(DATA_PRESETS[cfg.data], data_root)
