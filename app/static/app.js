@@ -161,6 +161,14 @@ $("arith-btn").addEventListener("click", async () => {
   show(await resp.blob(), latentFromHeader(resp), "arithmetic");
 });
 
+// X-Gan3d-Mask: how the service found the object in the photo (README, /v1/reconstruct)
+const MASK_NOTES = {
+  alpha: "cut out by the image's alpha channel",
+  background: "found by its plain background",
+  segmenter: "cut out of the photo by the segmenter",
+  none: "not found: the whole photo was used",
+};
+
 async function reconstruct(file) {
   const form = new FormData();
   form.append("image", file);
@@ -170,7 +178,9 @@ async function reconstruct(file) {
   const seen = resp.headers.get("X-Gan3d-Category");
   const p = Number(resp.headers.get("X-Gan3d-Category-Probability"));
   const note = seen ? ` (the model sees a ${seen}, ${Math.round(100 * p)}%)` : "";
-  show(await resp.blob(), latentFromHeader(resp), `reconstruction of ${file.name}${note}`);
+  const how = MASK_NOTES[resp.headers.get("X-Gan3d-Mask")];
+  const cut = how ? `; the object was ${how}` : "";
+  show(await resp.blob(), latentFromHeader(resp), `reconstruction of ${file.name}${note}${cut}`);
 }
 
 $("image").addEventListener("change", () => {

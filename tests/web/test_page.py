@@ -130,6 +130,7 @@ def test_reconstruct_an_uploaded_image(page, tmp_path: Path) -> None:
     _wait_render(p, before)
     assert "reconstruction of table.png" in p.inner_text("#info") and not errors, errors
     assert "the model sees a" in p.inner_text("#info")  # the encoder's guess, from the headers
+    assert "the object was " in p.inner_text("#info")  # how it was found (X-Gan3d-Mask)
     # the shipped bundle takes a category hint: the same photo, named a table
     p.select_option("#recon-category", "table")
     before = _loads(p)
