@@ -118,15 +118,16 @@ def cut_out(img: Image.Image, prob: np.ndarray, crop_box: list[int]) -> Image.Im
     frames like any cut-out; None when the mask is implausible (next to nothing, or all)."""
     x0, y0, x1, _ = crop_box
     s = prob.shape[0]
-    # the image's own pixel grid, read from the probability map (PIL: EXTENT is in source px)
+    # cleaned at the segmenter's resolution (a 12-megapixel photo took 1.1 s at its own)
+    small = ndimage.binary_fill_holes(_without_specks(prob >= 0.5)).astype(np.uint8) * 255
+    # then read onto the image's own pixel grid (PIL: EXTENT is in source pixels)
     extent = tuple(v * s / (x1 - x0) for v in (-x0, -y0, img.width - x0, img.height - y0))
-    full = Image.fromarray((np.clip(prob, 0, 1) * 255).astype(np.uint8))
-    full = full.transform(img.size, Image.EXTENT, extent, Image.BILINEAR)
-    mask = _without_specks(np.asarray(full) >= 128)
-    if not MIN_OBJECT < mask.mean() < MAX_OBJECT:
+    alpha = Image.fromarray(small).transform(img.size, Image.EXTENT, extent, Image.BILINEAR)
+    alpha = alpha.point(lambda v: 255 if v >= 128 else 0)
+    if not MIN_OBJECT < np.asarray(alpha).mean() / 255 < MAX_OBJECT:
         return None
     out = img.convert("RGBA")
-    out.putalpha(Image.fromarray(ndimage.binary_fill_holes(mask).astype(np.uint8) * 255))
+    out.putalpha(alpha)
     return out
 
 
