@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from app.latents import MixturePrior, fit_mixture, with_kernels
+from app.prototypes import BLEND_TEMPERATURE
 from training.dataset import DATA_PRESETS, attribute_names, build, load_split
 from training.judge import BINARY, binary_targets, judge_accuracy, train_judge
 from training.prototypes import bank_categories, has_prototypes, prototype_logits
@@ -63,11 +64,14 @@ def encode(net: nn.Module, x: np.ndarray, batch: int = 64) -> np.ndarray:
 
 
 @torch.no_grad()
-def hinted_codes(e: nn.Module, x: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """A prototype encoder's answer when the category is known: the softmax blend over only the
-    prototypes ``allowed`` [N, K] bool (what /v1/reconstruct does with a category hint).
+def hinted_codes(
+    e: nn.Module, x: np.ndarray, allowed: np.ndarray, *, temperature: float = BLEND_TEMPERATURE
+) -> np.ndarray:
+    """A prototype encoder's answer when the category is known: the blend over only the
+    prototypes ``allowed`` [N, K] bool, at the service's BLEND_TEMPERATURE (what
+    /v1/reconstruct does with a category hint; the encoder graph's own blend is at 1).
     x [N, 3, S, S] float32 -> [N, Z]."""
-    logits = prototype_logits(e, x)
+    logits = prototype_logits(e, x) / temperature
     p = torch.softmax(logits.masked_fill(~torch.from_numpy(allowed), float("-inf")), 1)
     return (p @ e.proto.bank).numpy()
 

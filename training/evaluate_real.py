@@ -170,7 +170,9 @@ def evaluate_real(
         hinted = iou(decode(g, hinted_codes(e, x, allowed)) > t_img, gt_v)
         # ... and the blend of every prototype (category=any; before 3.5 the default answer)
         every_prototype = np.ones((len(x), len(bank_categories)), bool)
-        every = iou(decode(g, hinted_codes(e, x, every_prototype)) > t_img, gt_v)
+        # category=any: the encoder graph's own answer, its softmax at temperature 1
+        every = hinted_codes(e, x, every_prototype, temperature=1.0)
+        every = iou(decode(g, every) > t_img, gt_v)
         for name, sel in groups.items():
             recon[name]["iou_with_category_hint"] = float(hinted[sel].mean())
             recon[name]["iou_all_prototypes"] = float(every[sel].mean())

@@ -15,6 +15,7 @@ from PIL import Image
 from app import images
 from app.bundle import ImageSpec
 from app.main import create_app
+from app.prototypes import BLEND_TEMPERATURE
 from tests.app.conftest import tiny_settings
 from tests.tiny_bundle import make_tiny_bundle
 
@@ -271,7 +272,7 @@ def test_a_category_hint_blends_only_that_categorys_prototypes(tmp_path: Path) -
         (plain, plain_z), (hinted, hinted_z) = post(), post(category="table")
         (chair, chair_z), (every, every_z) = post(category="chair"), post(category="any")
         # a hinted latent is the softmax blend of that category's prototypes under the
-        # encoder's logits for the same preprocessed image
+        # encoder's logits for the same preprocessed image, at the blend temperature
         pic = images.decode(_png(_object_on()), max_pixels=1_000_000)
         x, _ = images.preprocess(pic, ImageSpec(size=16))
         sess = ort.InferenceSession(str(bundle / "image_encoder.onnx"))
@@ -280,7 +281,8 @@ def test_a_category_hint_blends_only_that_categorys_prototypes(tmp_path: Path) -
         def blend(category: str) -> np.ndarray:
             with np.load(bundle / "prototypes.npz") as d:
                 keep = d["categories"] == category
-                w = np.exp(logits[0, keep] - logits[0, keep].max())
+                lg = logits[0, keep] / BLEND_TEMPERATURE
+                w = np.exp(lg - lg.max())
                 return (w / w.sum()) @ d["bank"][keep]
 
         assert np.allclose(hinted_z, blend("table"), atol=1e-4)

@@ -191,6 +191,7 @@ def test_bank_categories_follow_the_bank_layout() -> None:
 
 
 def test_the_guess_and_the_hinted_answer_come_from_the_logits() -> None:
+    from app.prototypes import BLEND_TEMPERATURE
     from training.evaluate import category_mass, hinted_codes
     from training.prototypes import answer_logits
 
@@ -219,6 +220,10 @@ def test_the_guess_and_the_hinted_answer_come_from_the_logits() -> None:
     )
     assert abs(mass[0, 1] - p[0, cats == 1].sum().item()) < 1e-5
     allowed = torch.from_numpy(cats == 2).expand(3, K).numpy().copy()
+    # the hinted answer blends the category's codes at the service's temperature
     got = hinted_codes(e, x, allowed)
-    w = p[:, cats == 2] / p[:, cats == 2].sum(1, keepdim=True)
+    w = torch.softmax(served[:, cats == 2] / BLEND_TEMPERATURE, 1)
     assert torch.allclose(torch.from_numpy(got), w @ e.proto.bank[cats == 2], atol=1e-5)
+    at_one = hinted_codes(e, x, allowed, temperature=1.0)
+    w = p[:, cats == 2] / p[:, cats == 2].sum(1, keepdim=True)
+    assert torch.allclose(torch.from_numpy(at_one), w @ e.proto.bank[cats == 2], atol=1e-5)
