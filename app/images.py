@@ -28,7 +28,7 @@ TARGET_FILL = 0.72
 MAX_ASPECT = 8  # longest side / shortest side: long thin strips are refused (400)
 BG_DISTANCE = 40.0  # RGB distance from the border colour that counts as object
 BORDER_UNIFORMITY = 20.0  # border colour std above which the background is not modelled
-# parts of the object mask smaller than this fraction of its largest part are noise. Until 3.8
+# parts of the object mask smaller than this fraction of its largest part are noise. Up to 3.8
 # the mask was opened and only its largest part kept, which cut thin legs and parts apart from
 # the object out of the crop box: the crop then framed a different object than training showed.
 # Measured on the real validation renders, white/plain backgrounds, bundle 3.8.0: IoU 0.341 ->
