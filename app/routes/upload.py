@@ -7,6 +7,7 @@ from pathlib import PurePath
 from typing import Annotated, Literal
 
 import numpy as np
+from anyio import from_thread
 from fastapi import APIRouter, File, Form, Response, UploadFile
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -73,22 +74,23 @@ async def reconstruct(
         except LatentError as e:
             raise ApiError(400, "Bad category", str(e)) from None
     data = await image.read()
-    # 1. decode and crop off the event loop (a busy photo: the segmenter cuts the object out,
-    # when the bundle has one); 2. encoder -> latent; 3. generator -> shape
+    # 1. decode, find the object and crop off the event loop (a busy photo: the segmenter
+    # cuts the object out, when the bundle has one; its runs go through the engine's batcher
+    # from the worker thread); 2. encoder -> latent; 3. generator -> shape
+    segment = None
+    if loaded.engine.has("segmenter"):
+
+        def segment(x: np.ndarray) -> np.ndarray:
+            prob = from_thread.run(loaded.engine.segment, x[None], settings.request_timeout_s)
+            return prob[0]
+
     try:
         pic = await run_in_threadpool(images.decode, data, max_pixels=settings.max_image_pixels)
-        x, info = await run_in_threadpool(images.preprocess, pic, m.image)
+        x, info = await run_in_threadpool(images.find_object, pic, m.image, segment)
     except images.ImageInputError as e:
         raise ApiError(415 if "format" in str(e) else 400, "Bad image", str(e)) from None
-    mask_source = info["mask_source"]
-    if mask_source == "none" and loaded.engine.has("segmenter"):
-        prob = await loaded.engine.segment(x[None], settings.request_timeout_s)
-        cut = await run_in_threadpool(images.cut_out, pic, prob[0], info["crop_box"])
-        if cut is not None:
-            x, _ = await run_in_threadpool(images.preprocess, cut, m.image)
-            mask_source = "segmenter"
     outs = await loaded.engine.encode_image(x[None], settings.request_timeout_s)
-    z, seen = outs[0], {"X-Gan3d-Mask": mask_source}  # then, for an encoder with prototypes:
+    z, seen = outs[0], {"X-Gan3d-Mask": info["mask_source"]}  # then, with prototypes:
     if protos is not None and len(outs) > 2:
         # what the encoder takes the photo to show; the answer blends only that category's
         # prototype codes, or the named one's (app/prototypes.py says why and how much)

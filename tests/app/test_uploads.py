@@ -345,6 +345,50 @@ def test_cut_out_maps_the_mask_back_onto_the_photo() -> None:
     assert images.cut_out(img, np.ones((16, 16), np.float32), info["crop_box"]) is None
 
 
+def _redder_than_green(x: np.ndarray) -> np.ndarray:
+    """A rule for a segmenter: [3, S, S] normalised input -> [S, S], the red things."""
+    return 1 / (1 + np.exp(-20 * (x[0] - x[1])))
+
+
+def test_find_object_looks_again_around_a_small_object_in_a_wide_photo() -> None:
+    """A 40 x 40 block in a 400 x 300 photo is under two pixels of the 16-px whole frame: the
+    first look only says roughly where it is, the next ones frame it as training did."""
+    img = _red_on_busy(size=(400, 300), box=(300, 60, 340, 100))
+    seen = []
+
+    def segment(x: np.ndarray) -> np.ndarray:
+        seen.append(x)
+        return _redder_than_green(x)
+
+    _, info1 = images.find_object(img, SPEC, segment, passes=1)
+    assert len(seen) == 1 and info1["mask_source"] == "segmenter"
+    seen.clear()
+    _, info3 = images.find_object(img, SPEC, segment)
+    assert info3["mask_source"] == "segmenter" and 2 <= len(seen) <= images.SEGMENT_PASSES
+    # the later looks were at the square around the block, which fills most of it
+    assert (_redder_than_green(seen[-1]) > 0.5).mean() > 0.25
+    # and the block's final frame is, within a pixel of the last look, the one an RGBA cut-out
+    # of it gets; the first look alone framed it more than a pixel off
+    cut = img.convert("RGBA")
+    cut.putalpha(Image.fromarray(np.pad(np.full((40, 40), 255, np.uint8), ((60, 200), (300, 60)))))
+    _, info_true = images.preprocess(cut, SPEC)
+    box, side = np.array(info_true["crop_box"]), 56
+    assert np.abs(np.array(info3["crop_box"]) - box).max() <= side / SPEC.size
+    assert np.abs(np.array(info1["crop_box"]) - box).max() > side / SPEC.size
+
+
+def test_find_object_asks_once_when_the_object_fills_the_frame() -> None:
+    img = _red_on_busy(box=(20, 10, 100, 70))  # 80 x 60 in 120 x 80: its square is the frame's
+    calls = []
+    x, info = images.find_object(img, SPEC, lambda x: calls.append(x) or _redder_than_green(x))
+    assert len(calls) == 1 and info["mask_source"] == "segmenter"
+    # without a segmenter, or when it finds nothing: the whole frame, as preprocess gives it
+    x0, info0 = images.preprocess(img, SPEC)
+    for seg in (None, lambda x: np.zeros(x.shape[1:], np.float32)):
+        x, info = images.find_object(img, SPEC, seg)
+        assert info == info0 and np.array_equal(x, x0)
+
+
 def test_reconstruct_cuts_a_busy_photo_out_with_the_bundles_segmenter(tmp_path: Path) -> None:
     plain, seg = tmp_path / "plain", tmp_path / "seg"
     make_tiny_bundle(plain)
