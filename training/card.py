@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from app.bundle import TrainingSummary
+from app.images import SEGMENT_PASSES
 
 TARGETS = {  # the shipped-model targets (issue "Ship a trained default model")
     "reconstruction IoU, mean over categories": ">= 0.80",
@@ -185,9 +186,16 @@ def _segmenter_lines(seg: dict | None) -> list[str]:
     return [
         f"- object cut-out network (`segmenter.onnx`, training/segmenter.py): a U-Net of width "
         f"{c['width']} on the train renders' masks ({_pct(c['real_fraction'])} real), "
-        f"{c['steps']} steps of batch {c['batch']}, {seg['train_seconds'] / 60:.1f} min; mask IoU "
+        f"{c['steps']:,} steps of batch {c['batch']}"
+        + (
+            f" ({_pct(c['zoom_out'])} of each shown small and off-centre on a busy background)"
+            if c.get("zoom_out")
+            else ""
+        )
+        + f", {seg['train_seconds'] / 60:.1f} min; mask IoU "
         f"on the real validation renders {seg['val_mask_iou']:.3f}. The service cuts a photo's "
-        "object out with it when the background is not plain"
+        "object out with it when the background is not plain, looking again at the square "
+        "around what it found while that is much smaller than the frame"
     ]
 
 
@@ -250,6 +258,15 @@ def _real_metric_lines(metrics: dict) -> list[str]:
         f"({rec[k]['renders']} renders) |"
         for k, (label, target) in REAL_TARGETS.items()
     ]
+    if "photo_wide" in rec:
+        w = rec["photo_wide"]
+        rows.append(
+            "| single-view, a wide photograph nobody cropped (the object spans a sixth to a third "
+            f"of its side): IoU / category | | {w['iou']:.3f} / {_pct(w['category_accuracy'])} "
+            f"({w['renders']} photos; with one segmenter look instead of up to "
+            f"{SEGMENT_PASSES}: {w['iou_one_look']:.3f} / "
+            f"{_pct(w['category_accuracy_one_look'])}) |"
+        )
     if "guess_accuracy" in rec["plain"]:
         rows.append(
             "| the encoder's own category guess (`X-Gan3d-Category`) right: white/plain, "

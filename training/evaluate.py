@@ -38,7 +38,7 @@ from app.prototypes import BLEND_TEMPERATURE
 from training.dataset import DATA_PRESETS, attribute_names, build, load_split
 from training.judge import BINARY, binary_targets, judge_accuracy, train_judge
 from training.prototypes import bank_categories, has_prototypes, prototype_logits
-from training.realset import load_real, real_dataset_for
+from training.realset import load_real, real_dataset_for, wide_photos
 from training.segmenter import segmenter_summary
 from training.shapes import CATEGORY_NAMES
 from training.train import images_to_input, load_networks
@@ -321,6 +321,9 @@ def evaluate(
             seed=seed,
             image_threshold=image_best,
             bank_categories=bank_cats,
+            wide=wide_photos(real_dataset_for(cfg.model, data_root), "test")["images"]
+            if "S" in nets
+            else None,
             **common,
         )
         if len(real["test"]["voxels"])

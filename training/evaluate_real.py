@@ -27,7 +27,7 @@ from torch import nn
 
 from app.bundle import ImageSpec
 from app.fitting import DEFAULT_FIT_STEPS, Adam
-from app.images import cut_out, preprocess
+from app.images import SEGMENT_PASSES, find_object
 from app.latents import MixturePrior
 from app.meshing import DEFAULT_MIN_PART_FRACTION, count_parts, drop_small_parts
 from training.evaluate import (
@@ -54,23 +54,26 @@ PLAIN_BACKGROUNDS = ("white", "plain")
 
 
 @torch.no_grad()
-def service_inputs(images: np.ndarray, segmenter: nn.Module | None = None) -> np.ndarray:
-    """[N, S, S, 3] uint8 photos -> [N, 3, S, S] float32 exactly as /v1/reconstruct prepares an
-    upload (object mask from the border colour, else from the ``segmenter`` when there is one,
-    square crop at the training fill, normalised)."""
-    spec = ImageSpec(size=images.shape[1])
-    pics = [Image.fromarray(im) for im in images]
-    done = [preprocess(p, spec) for p in pics]
-    x = np.stack([d[0] for d in done])
-    busy = [i for i, (_, info) in enumerate(done) if info["mask_source"] == "none"]
-    if segmenter is None or not busy:
-        return x
-    prob = torch.sigmoid(segmenter(torch.from_numpy(x[busy])))[:, 0].numpy()
-    for i, p in zip(busy, prob, strict=True):
-        cut = cut_out(pics[i], p, done[i][1]["crop_box"])
-        if cut is not None:
-            x[i] = preprocess(cut, spec)[0]
-    return x
+def service_inputs(
+    images: np.ndarray,
+    segmenter: nn.Module | None = None,
+    size: int | None = None,
+    passes: int = SEGMENT_PASSES,
+) -> np.ndarray:
+    """[N, H, W, 3] uint8 photos -> [N, 3, S, S] float32 exactly as /v1/reconstruct prepares an
+    upload (app/images.py find_object: object mask from the border colour, else from the
+    ``segmenter`` when there is one, square crop at the training fill, normalised); S = ``size``
+    (the encoder's input side), by default the photos' own; ``passes``: the segmenter's looks."""
+    spec = ImageSpec(size=size or images.shape[1])
+
+    def segment(x: np.ndarray) -> np.ndarray:
+        return torch.sigmoid(segmenter(torch.from_numpy(x[None])))[0, 0].numpy()
+
+    done = [
+        find_object(Image.fromarray(im), spec, segment if segmenter else None, passes)
+        for im in images
+    ]
+    return np.stack([x for x, _ in done])
 
 
 def single_piece_share(probs: np.ndarray, threshold: float) -> dict[str, float]:
@@ -126,8 +129,11 @@ def evaluate_real(
     seed: int = 0,
     bank_categories: np.ndarray | None = None,
     real_train_voxels: np.ndarray | None = None,
+    wide: np.ndarray | None = None,
 ) -> dict:
-    """Metrics on the real test split (see the module doc)."""
+    """Metrics on the real test split (see the module doc); ``wide``: photographs of the same
+    models that nobody cropped to the object [N, V', H, W, 3] (training/realset.py,
+    wide_photos)."""
     g, e, v = nets["G"], nets["E"], nets["V"]
     gt = real_test["voxels"].astype(bool)
     cats = real_test["category"].astype(int)
@@ -176,6 +182,18 @@ def evaluate_real(
         for name, sel in groups.items():
             recon[name]["iou_with_category_hint"] = float(hinted[sel].mean())
             recon[name]["iou_all_prototypes"] = float(every[sel].mean())
+    # ... and from wide photographs, as the service answers them and with one segmenter look
+    if wide is not None and "S" in nets:
+        wv = wide.shape[1]
+        flat = wide.reshape(-1, *wide.shape[2:])
+        gt_w, cat_w = np.repeat(gt, wv, axis=0), np.repeat(cats, wv)
+        recon["photo_wide"] = {"renders": len(flat)}
+        for key, passes in (("", SEGMENT_PASSES), ("_one_look", 1)):
+            xw = service_inputs(flat, nets["S"], size=x.shape[-1], passes=passes)
+            out = decode(g, service_codes(e, xw, bank_categories)) > t_img
+            recon["photo_wide"][f"iou{key}"] = float(iou(out, gt_w).mean())
+            right_w = judge.predict(out)[0].argmax(1) == cat_w
+            recon["photo_wide"][f"category_accuracy{key}"] = float(right_w.mean())
     # 2. mesh round trip through the voxel encoder (what /v1/encode + decode does)
     mu = encode(v, gt[:, None].astype(np.float32))
     round_trip = iou(decode(g, mu) > threshold, gt)

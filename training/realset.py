@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 # and the held-out photographs for evaluation backgrounds
 APT_PACKAGES = (*PACKAGES, "assimp-utils", "libosmesa6", "mate-backgrounds")
 REAL_DATA_VERSION = 1  # bump when conversion, voxelisation or rendering changes
+WIDE_VIEWS = 4  # wide photographs per held-out model (evaluation only: wide_photos)
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,41 @@ def _attribute_names() -> list[str]:
     from training.dataset import attribute_names
 
     return attribute_names()
+
+
+def wide_photos(folder: Path, split: str) -> dict[str, np.ndarray]:
+    """WIDE_VIEWS photographs per model of a held-out split that nobody cropped to the object
+    (training/photo.py, shoot_wide: small and off-centre on the evaluation photographs, twice
+    four times the encoder's side) -> {"images": [N, V, 4S, 4S, 3] uint8, "masks": [N, V, 4S,
+    4S] bool};
+    rendered once, then read from ``folder``/wide-<split>.npz. Evaluation only."""
+    from training.photo import Photographer, evaluation_photos
+
+    path = Path(folder) / f"wide-{split}.npz"
+    if path.is_file():
+        return dict(np.load(path))
+    manifest = json.loads((Path(folder) / "real_manifest.json").read_text())
+    size = manifest["config"]["image_size"]
+    fields = set(RealModel.__dataclass_fields__)
+    rows = sorted((m for m in manifest["models"] if m["split"] == split), key=lambda m: m["row"])
+    photos = evaluation_photos(size * 4)
+    images, masks = [], []
+    for m in rows:
+        model = RealModel(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in m.items() if k in fields}
+        )
+        rng = np.random.default_rng([m["row"], 99])
+        scene = load_scene(model, Path(folder).parent / "real-cache")
+        ph = Photographer(scene, size=size * 2)  # renders at twice its size
+        try:
+            shots = [ph.shoot_wide(rng, photos) for _ in range(WIDE_VIEWS)]
+        finally:
+            ph.close()
+        images.append(np.stack([rgb for rgb, _ in shots]))
+        masks.append(np.stack([hit for _, hit in shots]))
+    out = {"images": np.stack(images), "masks": np.stack(masks)}
+    np.savez_compressed(path, **out)
+    return out
 
 
 def load_real(folder: Path, split: str) -> dict[str, np.ndarray]:

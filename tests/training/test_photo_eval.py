@@ -127,3 +127,48 @@ def test_service_inputs_match_the_training_normalisation() -> None:
     dark = x[0].mean(0) < 0.5
     ys, xs = np.nonzero(dark)
     assert abs(ys.mean() - 15.5) < 2 and abs(xs.mean() - 15.5) < 2
+
+
+class _RedderThanGreen(torch.nn.Module):
+    """A rule for a segmenter: the red things (network input -> mask logits)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 20 * (x[:, :1] - x[:, 1:2])
+
+
+def test_wide_photos_are_looked_at_again_and_reported_both_ways() -> None:
+    """A small red block in a 128-px busy photo: the evaluation frames it as the service does
+    (several segmenter looks), which differs from one look, and reports both."""
+    rng = np.random.default_rng(0)
+    wide = rng.integers(0, 256, (2, 2, 128, 128, 3), dtype=np.uint8)
+    wide[..., 0] = wide[..., 1] // 3
+    wide[:, :, 90:104, 20:34] = (230, 20, 20)
+    flat = wide.reshape(-1, 128, 128, 3)
+    many = service_inputs(flat, _RedderThanGreen(), size=32)
+    one = service_inputs(flat, _RedderThanGreen(), size=32, passes=1)
+    assert many.shape == one.shape == (4, 3, 32, 32) and not np.allclose(many, one)
+    # the block fills about TARGET_FILL of the final crop's side
+    red = (many[0, 0] - many[0, 1]) > 0.5
+    _, xs = np.nonzero(red)
+    assert 0.55 < (xs.max() - xs.min() + 1) / 32 < 0.9
+    torch.manual_seed(0)
+    cfg = ModelConfig(resolution=16, z_dim=8, g_widths=(16, 8), d_widths=(8, 16),
+                      image_size=32, e_widths=(8, 16, 16))  # fmt: skip
+    nets = {k: n.eval() for k, n in build(cfg, seed=0).items()} | {"S": _RedderThanGreen()}
+    vox = np.zeros((2, 16, 16, 16), np.uint8)
+    vox[:, 2:10, 3:12, 4:10] = 1
+    real = {
+        "voxels": vox,
+        "category": np.arange(2, dtype=np.int16),
+        "images": rng.integers(0, 255, (2, 2, 32, 32, 3), dtype=np.uint8),
+        "background": np.array([["white", "photo"]] * 2),
+    }
+    judge = train_judge(vox, real["category"], np.full((2, 13), np.nan, np.float32), steps=5)
+    prior = fit_mixture(rng.standard_normal((30, 8)).astype(np.float32), np.arange(30) % 2,
+                        ["a", "b"])  # fmt: skip
+    m = evaluate_real(real_test=real, nets=nets, judge=judge, prior=prior, threshold=0.5,
+                      wide=wide)  # fmt: skip
+    w = m["reconstruction"]["photo_wide"]
+    assert w["renders"] == 4
+    for key in ("iou", "iou_one_look", "category_accuracy", "category_accuracy_one_look"):
+        assert 0 <= w[key] <= 1

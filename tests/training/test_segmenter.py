@@ -9,10 +9,13 @@ import torch
 
 from training.export import export_onnx
 from training.segmenter import (
+    BACKGROUND_POOL,
     FILE,
     Segmenter,
     SegmenterConfig,
     SegmenterExport,
+    _zoom_out,
+    background_pool,
     load_segmenter,
     train_segmenter,
 )
@@ -67,3 +70,21 @@ def test_it_exports_with_parity(tmp_path: Path) -> None:
         outputs={"object": ["batch", 1, 16, 16]},
     )
     assert err < 1e-4 and sig.outputs[0].shape == ["batch", 1, 16, 16]
+
+
+def test_zoomed_out_samples_are_the_object_smaller_on_another_background() -> None:
+    images, masks = _squares(6, size=32)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    m = torch.from_numpy(masks).float()[:, None]
+    pool = background_pool(32, [], seed=0)
+    assert pool.shape == (BACKGROUND_POOL, 3, 32, 32) and pool.min() >= -1 and pool.max() <= 1
+    gen = torch.Generator().manual_seed(0)
+    zx, zm = _zoom_out(x, m, pool, 0.5, gen)
+    # the first half: smaller masks, and every pixel away from the mask (the edge pixels are
+    # blends) is one pool background's
+    for i in range(3):
+        assert 0 < zm[i].sum() < m[i].sum()
+        away = torch.nn.functional.max_pool2d(zm[i : i + 1], 3, 1, 1)[0, 0] == 0
+        assert any(torch.equal(zx[i][:, away], b[:, away]) for b in pool)
+    # the rest untouched
+    assert torch.equal(zx[3:], x[3:]) and torch.equal(zm[3:], m[3:])
