@@ -230,11 +230,14 @@ def find_object(
         return x, info
     box, prob = info["crop_box"], segment(x)
     cut = cut_out(img, prob, box)
+    rgb = None  # converted once, and only when the segmenter looks again
     for _ in range(passes - 1):
         closer = object_box(prob, box) if cut is not None else None
         if closer is None or closer[2] - closer[0] > REFINE_BELOW * (box[2] - box[0]):
             break
-        closer_prob = segment(_to_input(img.convert("RGB"), closer, spec))
+        if rgb is None:
+            rgb = img.convert("RGB")
+        closer_prob = segment(_to_input(rgb, closer, spec))
         closer_cut = cut_out(img, closer_prob, closer)
         if closer_cut is None:
             break

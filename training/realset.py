@@ -227,10 +227,9 @@ def _attribute_names() -> list[str]:
 
 def wide_photos(folder: Path, split: str) -> dict[str, np.ndarray]:
     """WIDE_VIEWS photographs per model of a held-out split that nobody cropped to the object
-    (training/photo.py, shoot_wide: small and off-centre on the evaluation photographs, twice
-    four times the encoder's side) -> {"images": [N, V, 4S, 4S, 3] uint8, "masks": [N, V, 4S,
-    4S] bool};
-    rendered once, then read from ``folder``/wide-<split>.npz. Evaluation only."""
+    (training/photo.py, shoot_wide: small and off-centre on the evaluation photographs, at four
+    times the encoder's side) -> {"images": [N, V, 4S, 4S, 3] uint8, "masks": [N, V, 4S, 4S]
+    bool}; rendered once, then read from ``folder``/wide-<split>.npz. Evaluation only."""
     from training.photo import Photographer, evaluation_photos
 
     path = Path(folder) / f"wide-{split}.npz"

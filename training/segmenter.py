@@ -268,8 +268,12 @@ def train_for_run(
     if seg_cfg.zoom_out > 0:  # the real train renders' textures, when the run has real models
         from training.photo import training_textures
 
-        textures = training_textures(sorted(SH3D_ROOT.glob("*.sh3f")), seg_cfg.size)
-        pool = background_pool(seg_cfg.size, textures if "real" in parts else [], seg_cfg.seed)
+        textures = (
+            training_textures(sorted(SH3D_ROOT.glob("*.sh3f")), seg_cfg.size)
+            if "real" in parts
+            else []
+        )
+        pool = background_pool(seg_cfg.size, textures, seg_cfg.seed)
     return train_segmenter(
         seg_cfg, parts, val, Path(checkpoint).parent, stop_after=stop_after, backgrounds=pool
     )
