@@ -39,6 +39,7 @@ def encode_one(prob: np.ndarray, out: Output, threshold: float) -> bytes | None:
         threshold=threshold,
         upsample=out.upsample,
         largest_component=out.largest_component,
+        join_level=out.join_level,
         min_part_fraction=out.min_part_fraction,
         smooth_iterations=out.smooth_iterations,
         target_faces=out.target_faces,

@@ -8,7 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from app.latents import MAX_SEED
-from app.meshing import DEFAULT_MIN_PART_FRACTION
+from app.meshing import (
+    DEFAULT_JOIN_LEVEL,
+    DEFAULT_MIN_PART_FRACTION,
+    DEFAULT_SMOOTH_ITERATIONS,
+    DEFAULT_UPSAMPLE,
+)
 
 MAX_SAMPLES = 16
 MAX_KEYFRAMES = 8
@@ -34,15 +39,30 @@ class Output(_Body):
 
     format: Format = "glb"
     threshold: float | None = Field(default=None, gt=0, lt=1, description="default: the bundle's")
-    upsample: int = Field(default=2, ge=1, le=4, description="smooth upsampling before meshing")
+    upsample: int = Field(
+        default=DEFAULT_UPSAMPLE,
+        ge=1,
+        le=4,
+        description="blurred upsampling before meshing: finer triangles; parts one voxel thin "
+        "thin out or break",
+    )
     largest_component: bool = False
+    join_level: float = Field(
+        default=DEFAULT_JOIN_LEVEL,
+        ge=0,
+        le=1,
+        description="join floating parts to the main part along the likeliest path of voxels "
+        "with at least this fraction of the threshold; 1 joins nothing",
+    )
     min_part_fraction: float = Field(
         default=DEFAULT_MIN_PART_FRACTION,
         ge=0,
         le=1,
         description="drop floating parts smaller than this fraction of the largest; 0 keeps all",
     )
-    smooth_iterations: int = Field(default=0, ge=0, le=20)
+    smooth_iterations: int = Field(
+        default=DEFAULT_SMOOTH_ITERATIONS, ge=0, le=20, description="Taubin smoothing passes"
+    )
     target_faces: int | None = Field(default=None, ge=100, le=200_000)
     occupancy: bool = Field(default=False, description="npy: uint8 occupancy, not float32 probs")
     envelope: bool | None = Field(

@@ -10,7 +10,8 @@ the procedural numbers of training/evaluate.py. Protocols:
   the code fitted by Adam steps on the generator's reconstruction loss (app/fitting.py, with
   the exported gradient module), and, for comparison, the older fixed-point refinement.
 - samples: prior samples that are one face-connected piece after the service's default
-  clean-up (app/meshing.drop_small_parts), over SAMPLES_FOR_PIECES seeds.
+  clean-up (app/meshing.clean_up), and whose default mesh (what a GLB request returns) is one
+  piece, over SAMPLES_FOR_PIECES seeds.
 - generation 1-NNA (d = 1 - IoU) against the real test shapes, of the default samples and of
   source "real" (kernels around the real train models' codes; also how close those samples
   stay to their nearest real train model, beside the same for the test models).
@@ -29,7 +30,14 @@ from app.bundle import ImageSpec
 from app.fitting import DEFAULT_FIT_STEPS, Adam
 from app.images import SEGMENT_PASSES, find_object
 from app.latents import MixturePrior
-from app.meshing import DEFAULT_MIN_PART_FRACTION, count_parts, drop_small_parts
+from app.meshing import (
+    DEFAULT_JOIN_LEVEL,
+    DEFAULT_MIN_PART_FRACTION,
+    MeshOptions,
+    clean_up,
+    count_parts,
+    to_mesh,
+)
 from training.evaluate import (
     category_mass,
     decode,
@@ -77,17 +85,19 @@ def service_inputs(
 
 
 def single_piece_share(probs: np.ndarray, threshold: float) -> dict[str, float]:
-    """probs [N, R, R, R] -> share of shapes in one piece before and after the clean-up."""
+    """probs [N, R, R, R] -> share of shapes in one piece: as drawn, after the service's
+    default clean-up (voxels), and as the default mesh (its connected surfaces)."""
     before = [count_parts(p >= threshold) for p in probs]
-    after = [
-        count_parts(drop_small_parts(p, threshold, DEFAULT_MIN_PART_FRACTION) >= threshold)
-        for p in probs
-    ]
+    after = [count_parts(clean_up(p, threshold) >= threshold) for p in probs]
+    meshes = [to_mesh(p, MeshOptions(threshold=threshold)) for p in probs]
+    surfaces = [0 if m is None else len(m.split(only_watertight=False)) for m in meshes]
     return {
         "single_piece_raw": float(np.mean(np.array(before) == 1)),
         "single_piece_after_cleanup": float(np.mean(np.array(after) == 1)),
+        "single_piece_mesh": float(np.mean(np.array(surfaces) == 1)),
         "mean_parts_raw": float(np.mean(before)),
         "min_part_fraction": DEFAULT_MIN_PART_FRACTION,
+        "join_level": DEFAULT_JOIN_LEVEL,
         "samples": len(probs),
     }
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from app import latents
 from app.cache import ByteLRU, Cached
 from app.deps import LoadedDep, SettingsDep
+from app.meshing import DEFAULT_UPSAMPLE, MESHING_VERSION
 from app.results import shapes_response
 from app.routes.openapi import COMMON, SHAPE_FILES, errors
 from app.schemas import (
@@ -99,14 +100,15 @@ async def shape_by_seed(
     temperature: Annotated[float, Query(gt=0, le=3)] = 1.0,
     source: Annotated[Source, Query()] = "any",
     threshold: Annotated[float | None, Query(gt=0, lt=1)] = None,
-    upsample: Annotated[int, Query(ge=1, le=4)] = 2,
+    upsample: Annotated[int, Query(ge=1, le=4)] = DEFAULT_UPSAMPLE,
 ) -> Response:
     """The same bytes as POST /v1/sample with these options, plus ETag / Cache-Control: the
     bytes depend only on the bundle and the URL, so caches may keep them."""
-    # the bytes depend on the generator, the prior and the concepts the seed and URL pick
+    # the bytes depend on the generator, the prior and the concepts the seed and URL pick,
+    # and on how the service meshes
     m = loaded.manifest
     files = "|".join(f.sha256 for r in ("generator", "prior", "concepts") if (f := m.file(r)))
-    tag_src = f"{files}|{request.url.path}|{request.url.query}"
+    tag_src = f"{files}|{MESHING_VERSION}|{request.url.path}|{request.url.query}"
     etag = '"' + hashlib.sha256(tag_src.encode()).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "public, max-age=86400"}
     if request.headers.get("if-none-match") == etag:

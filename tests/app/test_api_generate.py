@@ -128,6 +128,7 @@ def test_concepts_and_model(client: TestClient) -> None:
         ),
         ("/v1/sample", {"temperature": 0}, 422, "temperature"),
         ("/v1/sample", {"output": {"format": "fbx"}}, 422, "output.format"),
+        ("/v1/sample", {"output": {"join_level": 1.5}}, 422, "output.join_level"),
         ("/v1/sample", {"n": 2, "seeds": [1]}, 422, "n is 2 but 1 seeds were given"),
         ("/v1/sample", {"bogus": 1}, 422, "bogus: Extra inputs are not permitted"),
         ("/v1/interpolate", {"keyframes": [{"seed": 1}]}, 422, "at least 2"),
@@ -201,7 +202,7 @@ def test_not_ready_generation_is_503(tiny_bundle: Path) -> None:
         assert r.status_code == 503 and "manifest.json" in r.json()["detail"]
 
 
-def test_cacheable_shape_url(client: TestClient) -> None:
+def test_cacheable_shape_url(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     r = client.get("/v1/shapes/3.glb")
     assert r.status_code == 200 and r.headers["content-type"] == "model/gltf-binary"
     assert r.headers["cache-control"] == "public, max-age=86400" and r.headers["etag"]
@@ -211,6 +212,9 @@ def test_cacheable_shape_url(client: TestClient) -> None:
     assert cached.status_code == 304 and cached.content == b""
     other = client.get("/v1/shapes/3.glb?threshold=0.4")
     assert other.headers["etag"] != r.headers["etag"]
+    # the same bundle and URL meshed by another version of the service: another ETag
+    monkeypatch.setattr("app.routes.generate.MESHING_VERSION", "test")
+    assert client.get("/v1/shapes/3.glb").headers["etag"] != r.headers["etag"]
     bad = client.get("/v1/shapes/3.fbx")
     assert bad.status_code == 422 and "fmt" in bad.json()["detail"]
 

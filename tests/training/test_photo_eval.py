@@ -73,6 +73,12 @@ def test_clean_up_drops_small_fragments_only() -> None:
     assert np.array_equal(drop_small_parts(p, 0.5, 0.0), p)
     share = single_piece_share(np.stack([p, out, p[:, :, :]]), 0.5)
     assert share["single_piece_raw"] == 0.0 and share["mean_parts_raw"] == pytest.approx(8 / 3)
+    # the two large parts stay apart after the clean-up, as voxels and as meshes
+    assert share["single_piece_after_cleanup"] == 0.0 and share["single_piece_mesh"] == 0.0
+    joined = p.copy()
+    joined[10:12, 4, 4] = 0.3  # a likely bridge (>= 0.5 x the threshold 0.5) to the second
+    one = single_piece_share(joined[None], 0.5)
+    assert one["single_piece_raw"] == 0.0 and one["single_piece_mesh"] == 1.0
 
 
 def test_real_protocol_groups_renders_by_background() -> None:
