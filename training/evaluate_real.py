@@ -140,10 +140,11 @@ def evaluate_real(
     bank_categories: np.ndarray | None = None,
     real_train_voxels: np.ndarray | None = None,
     wide: np.ndarray | None = None,
+    samples: int = SAMPLES_FOR_PIECES,
 ) -> dict:
     """Metrics on the real test split (see the module doc); ``wide``: photographs of the same
     models that nobody cropped to the object [N, V', H, W, 3] (training/realset.py,
-    wide_photos)."""
+    wide_photos); ``samples``: prior samples drawn for the one-piece share and generation."""
     g, e, v = nets["G"], nets["E"], nets["V"]
     gt = real_test["voxels"].astype(bool)
     cats = real_test["category"].astype(int)
@@ -220,7 +221,7 @@ def evaluate_real(
     fixed_point = iou(decode(g, z) > threshold, gt)
     # 3-4. prior samples: one piece after clean-up; 1-NNA against the real test shapes
     rng = np.random.default_rng(seed)
-    seeds = rng.integers(0, 2**62, SAMPLES_FOR_PIECES)
+    seeds = rng.integers(0, 2**62, samples)
     z = np.stack([prior.sample(int(s)) for s in seeds])
     sample_probs = decode(g, z)
     pieces = single_piece_share(sample_probs, threshold)

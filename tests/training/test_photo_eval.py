@@ -10,7 +10,6 @@ import trimesh
 from app.latents import fit_mixture, with_kernels
 from app.meshing import count_parts, drop_small_parts
 from training.evaluate_real import (
-    SAMPLES_FOR_PIECES,
     evaluate_real,
     service_inputs,
     single_piece_share,
@@ -101,16 +100,19 @@ def test_real_protocol_groups_renders_by_background() -> None:
     judge = train_judge(vox, real["category"], attrs, steps=5)
     mu = rng.standard_normal((30, 8)).astype(np.float32)
     prior = fit_mixture(mu, np.arange(30) % 2, ["a", "b"])
-    m = evaluate_real(real_test=real, nets=nets, judge=judge, prior=prior, threshold=0.5)
+    draws = 60  # prior samples (the evaluation's 1,000 mesh slowly from an untrained G)
+    m = evaluate_real(
+        real_test=real, nets=nets, judge=judge, prior=prior, threshold=0.5, samples=draws
+    )
     assert m["source_real"] is None  # no real-model kernels, no "real" samples
     kernels = with_kernels(prior, mu[:4], ["chair"] * 4, bandwidth=0.3, weight=0.1)
     k = evaluate_real(
         real_test=real, nets=nets, judge=judge, prior=kernels, threshold=0.5,
-        real_train_voxels=vox[:2],
+        real_train_voxels=vox[:2], samples=draws,
     )  # fmt: skip
     src = k["source_real"]
-    assert src["samples"]["samples"] == SAMPLES_FOR_PIECES
-    assert src["generation_vs_real_test"]["sets"] == SAMPLES_FOR_PIECES // n
+    assert src["samples"]["samples"] == draws
+    assert src["generation_vs_real_test"]["sets"] == draws // n
     assert 0 <= src["nearest_train_iou"] <= 1 and 0 < src["test_nearest_train_iou"] <= 1
     assert m["models"] == n and m["renders_per_model"] == views
     assert m["reconstruction"]["plain"]["renders"] == 2 * n
@@ -118,7 +120,7 @@ def test_real_protocol_groups_renders_by_background() -> None:
     for group in m["reconstruction"].values():
         assert 0 <= group["iou"] <= 1 and 0 <= group["category_accuracy"] <= 1
     assert 0 <= m["mesh_round_trip_iou"] <= 1
-    assert m["samples"]["samples"] == SAMPLES_FOR_PIECES
+    assert m["samples"]["samples"] == draws
     assert 0 <= m["generation_vs_real_test"]["one_nna"] <= 1
 
 
@@ -173,7 +175,7 @@ def test_wide_photos_are_looked_at_again_and_reported_both_ways() -> None:
     prior = fit_mixture(rng.standard_normal((30, 8)).astype(np.float32), np.arange(30) % 2,
                         ["a", "b"])  # fmt: skip
     m = evaluate_real(real_test=real, nets=nets, judge=judge, prior=prior, threshold=0.5,
-                      wide=wide)  # fmt: skip
+                      wide=wide, samples=12)  # fmt: skip
     w = m["reconstruction"]["photo_wide"]
     assert w["renders"] == 4
     for key in ("iou", "iou_one_look", "category_accuracy", "category_accuracy_one_look"):
