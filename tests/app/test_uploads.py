@@ -389,6 +389,39 @@ def test_find_object_asks_once_when_the_object_fills_the_frame() -> None:
         assert info == info0 and np.array_equal(x, x0)
 
 
+def test_find_object_checks_the_colour_rule_against_the_segmenter() -> None:
+    """On a plain background the colour rule's mask stands when the segmenter agrees with it;
+    when they disagree (a stripe the colour rule takes for the object), the segmenter's looks
+    from the whole frame decide; when the segmenter then finds nothing, the colour rule's."""
+    grey = Image.new("RGB", (200, 120), (190, 205, 205))  # greener than red: not the object
+    grey.paste((230, 20, 20), (120, 30, 160, 90))  # the red object
+    calls = []
+
+    def segment(x: np.ndarray) -> np.ndarray:
+        calls.append(x)
+        return _redder_than_green(x)
+
+    x0, info0 = images.preprocess(grey, SPEC)
+    x, info = images.find_object(grey, SPEC, segment)
+    assert info == info0 and np.array_equal(x, x0) and len(calls) == 1  # they agree
+    striped = grey.copy()
+    striped.paste((40, 90, 40), (0, 100, 200, 104))  # a dark green stripe, wider than the object
+    _, stripe_info = images.preprocess(striped, SPEC)
+    assert stripe_info["mask_source"] == "background"  # the colour rule frames stripe and object
+    calls.clear()
+    x, info = images.find_object(striped, SPEC, segment)
+    assert info["mask_source"] == "segmenter" and len(calls) >= 2
+    # framed as the red block alone is (its RGBA cut-out), within a pixel of the crop
+    cut = grey.convert("RGBA")
+    cut.putalpha(Image.fromarray(np.pad(np.full((60, 40), 255, np.uint8), ((30, 30), (120, 40)))))
+    _, alone = images.preprocess(cut, SPEC)
+    side = alone["crop_box"][2] - alone["crop_box"][0]
+    assert np.abs(np.array(info["crop_box"]) - alone["crop_box"]).max() <= side / SPEC.size
+    nothing = images.find_object(striped, SPEC, lambda x: np.zeros(x.shape[1:], np.float32))
+    x1, stripe_x = nothing[0], images.preprocess(striped, SPEC)[0]
+    assert nothing[1] == stripe_info and np.array_equal(x1, stripe_x)
+
+
 def test_reconstruct_cuts_a_busy_photo_out_with_the_bundles_segmenter(tmp_path: Path) -> None:
     plain, seg = tmp_path / "plain", tmp_path / "seg"
     make_tiny_bundle(plain)
@@ -408,6 +441,7 @@ def test_reconstruct_cuts_a_busy_photo_out_with_the_bundles_segmenter(tmp_path: 
     assert answers["seg", "busy"][1] != answers["plain", "busy"][1]
     assert answers["seg", "no_red"][0] == "none"  # nothing red: the whole frame, as without
     assert answers["seg", "no_red"][1] == answers["plain", "no_red"][1]
-    # a plain background is found by its colour; the segmenter is not asked
+    # a plain background is found by its colour; the segmenter, asked to check it, finds no red
+    # thing anywhere: the colour rule's answer stands
     assert answers["seg", "white"] == answers["plain", "white"]
     assert answers["seg", "white"][0] == "background"
