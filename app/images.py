@@ -7,7 +7,8 @@
    busy surroundings the whole frame, as in training, unless the bundle has a segmenter: the
    service then asks it where the object is, again at the square around what it found while
    that is much smaller than the frame (:func:`find_object`), and :func:`cut_out` makes that
-   the alpha channel;
+   the alpha channel. With a segmenter, the colour rule's mask is also checked against its
+   mask, and the segmenter decides where they disagree;
 3. crop a square around it so that it fills TARGET_FILL of the side, as in the training renders
    (measured: the object's bounding box spans 0.57-0.83 of the frame, median 0.69), resize;
 4. normalise per the manifest: (pixel / 255 - mean) / std, NCHW.
