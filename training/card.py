@@ -267,6 +267,12 @@ def _real_metric_lines(metrics: dict) -> list[str]:
             f"{SEGMENT_PASSES}: {w['iou_one_look']:.3f} / "
             f"{_pct(w['category_accuracy_one_look'])}) |"
         )
+    if "single_piece_mesh" in rec["plain"]:
+        rows.append(
+            "| single-view answers whose default GLB mesh is one piece: white/plain, photographic "
+            f"| | {_pct(rec['plain']['single_piece_mesh'])}, "
+            f"{_pct(rec['photo']['single_piece_mesh'])} |"
+        )
     if "guess_accuracy" in rec["plain"]:
         rows.append(
             "| the encoder's own category guess (`X-Gan3d-Category`) right: white/plain, "

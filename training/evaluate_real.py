@@ -84,17 +84,21 @@ def service_inputs(
     return np.stack([x for x, _ in done])
 
 
+def one_piece_meshes(probs: np.ndarray, threshold: float) -> np.ndarray:
+    """probs [N, R, R, R] -> [N] bool: the service's default mesh of each is one piece."""
+    meshes = [to_mesh(p, MeshOptions(threshold=threshold)) for p in probs]
+    return np.array([m is not None and len(m.split(only_watertight=False)) == 1 for m in meshes])
+
+
 def single_piece_share(probs: np.ndarray, threshold: float) -> dict[str, float]:
     """probs [N, R, R, R] -> share of shapes in one piece: as drawn, after the service's
     default clean-up (voxels), and as the default mesh (its connected surfaces)."""
     before = [count_parts(p >= threshold) for p in probs]
     after = [count_parts(clean_up(p, threshold) >= threshold) for p in probs]
-    meshes = [to_mesh(p, MeshOptions(threshold=threshold)) for p in probs]
-    surfaces = [0 if m is None else len(m.split(only_watertight=False)) for m in meshes]
     return {
         "single_piece_raw": float(np.mean(np.array(before) == 1)),
         "single_piece_after_cleanup": float(np.mean(np.array(after) == 1)),
-        "single_piece_mesh": float(np.mean(np.array(surfaces) == 1)),
+        "single_piece_mesh": float(one_piece_meshes(probs, threshold).mean()),
         "mean_parts_raw": float(np.mean(before)),
         "min_part_fraction": DEFAULT_MIN_PART_FRACTION,
         "join_level": DEFAULT_JOIN_LEVEL,
@@ -160,6 +164,7 @@ def evaluate_real(
     scores = iou(rec, gt_v)
     pc, _ = judge.predict(rec)
     right = pc.argmax(1) == cat_v
+    whole = one_piece_meshes(probs, t_img)
     kinds = real_test["background"].reshape(-1)
     groups = {"plain": np.isin(kinds, PLAIN_BACKGROUNDS), "photo": kinds == "photo"}
     recon = {
@@ -167,6 +172,8 @@ def evaluate_real(
             "iou": float(scores[sel].mean()),
             "category_accuracy": float(right[sel].mean()),
             "renders": int(sel.sum()),
+            # what a GLB request returns: the answer's default mesh in one piece
+            "single_piece_mesh": float(whole[sel].mean()),
             "per_category_iou": {
                 c: float(scores[sel & (cat_v == i)].mean())
                 for i, c in enumerate(CATEGORY_NAMES)

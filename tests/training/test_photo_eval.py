@@ -119,6 +119,7 @@ def test_real_protocol_groups_renders_by_background() -> None:
     assert m["reconstruction"]["photo"]["renders"] == 2 * n
     for group in m["reconstruction"].values():
         assert 0 <= group["iou"] <= 1 and 0 <= group["category_accuracy"] <= 1
+        assert 0 <= group["single_piece_mesh"] <= 1
     assert 0 <= m["mesh_round_trip_iou"] <= 1
     assert m["samples"]["samples"] == draws
     assert 0 <= m["generation_vs_real_test"]["one_nna"] <= 1
