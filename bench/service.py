@@ -209,7 +209,7 @@ def main() -> None:
         z = prior.sample(seed) if prior else from_seed(seed, z_dim)
         return sess.run(None, {"z": z[None].astype(np.float32)})[0][0, 0]
 
-    glb = Output()  # the /v1/sample default: GLB, upsampled x2
+    glb = Output()  # the /v1/sample default GLB (meshing defaults: app/meshing.py)
 
     # 1. in-process: the model alone per batch size, the whole GLB path, meshing alone
     model_ms = {c: median_ms(lambda c=c: model(c), 30 if c == 1 else 10) for c in (1, 8, 32)}
