@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.main import create_app  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from training.photo import _direction, _look_at  # noqa: E402
 from training.preview import save_png, tile  # noqa: E402
 
 BUNDLE = ROOT / "models/gan3d-cpu"
@@ -50,13 +51,7 @@ def render(mesh: trimesh.Trimesh, renderer) -> np.ndarray:
         colour = PIECE_COLOURS[min(k, len(PIECE_COLOURS) - 1)]
         material = pyrender.MetallicRoughnessMaterial(baseColorFactor=[*colour, 1.0])
         scene.add(pyrender.Mesh.from_trimesh(piece, material=material, smooth=False))
-    az, el, dist = math.radians(35), math.radians(25), 3.2
-    eye = dist * np.array([math.cos(el) * math.sin(az), math.sin(el), math.cos(el) * math.cos(az)])
-    fwd = -eye / np.linalg.norm(eye)
-    right = np.cross(fwd, [0.0, 1.0, 0.0])
-    right /= np.linalg.norm(right)
-    pose = np.eye(4)
-    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, np.cross(right, fwd), -fwd, eye
+    pose = _look_at(3.2 * _direction(math.radians(35), math.radians(25)), np.zeros(3))
     scene.add(pyrender.PerspectiveCamera(yfov=math.radians(40)), pose=pose)
     scene.add(pyrender.DirectionalLight(intensity=3.0), pose=pose)
     return renderer.render(scene)[0]
