@@ -157,14 +157,15 @@ def cut_out(img: Image.Image, prob: np.ndarray, crop_box: list[int]) -> Image.Im
 
 
 def _crop_resized(
-    rgb: Image.Image, box: tuple[int, ...], size: int, fill: tuple[int, ...]
+    rgb: Image.Image, box: tuple[int, ...], size: int, fill: int | tuple[int, ...]
 ) -> Image.Image:
     """The square ``box`` (it may reach past the image, which is then ``fill``) resized to
-    size x size. Only the part inside the image is resized, so memory follows the image and
-    the output, never the box (a 30000 x 1 image once cost a 30000^2 canvas)."""
+    size x size, in the image's mode. Only the part inside the image is resized, so memory
+    follows the image and the output, never the box (a 30000 x 1 image once cost a 30000^2
+    canvas)."""
     scale = size / (box[2] - box[0])
     inner = (max(box[0], 0), max(box[1], 0), min(box[2], rgb.width), min(box[3], rgb.height))
-    out = Image.new("RGB", (size, size), fill)
+    out = Image.new(rgb.mode, (size, size), fill)
     if inner[2] <= inner[0] or inner[3] <= inner[1]:
         return out
     w = max(1, round((inner[2] - inner[0]) * scale))
@@ -233,7 +234,7 @@ def _agrees(prob: np.ndarray, mask: np.ndarray, box: list[int]) -> bool:
     """Whether the segmenter's object probability [S, S] over the crop ``box`` and the colour
     rule's mask [H, W] bool overlap by at least AGREE (IoU, at the segmenter's resolution)."""
     s = prob.shape[0]
-    framed = Image.fromarray(mask.astype(np.uint8) * 255).crop(tuple(box)).resize((s, s))
+    framed = _crop_resized(Image.fromarray(mask.astype(np.uint8) * 255), tuple(box), s, 0)
     theirs, ours = np.asarray(framed) >= 128, _segmenter_mask(prob)
     union = (theirs | ours).sum()
     return bool(union) and (theirs & ours).sum() / union >= AGREE

@@ -405,7 +405,8 @@ def test_find_object_checks_the_colour_rule_against_the_segmenter() -> None:
     x, info = images.find_object(grey, SPEC, segment)
     assert info == info0 and np.array_equal(x, x0) and len(calls) == 1  # they agree
     striped = grey.copy()
-    striped.paste((40, 90, 40), (0, 100, 200, 104))  # a dark green stripe, wider than the object
+    # a dark green stripe, wider than the object and thick enough to show in the framed masks
+    striped.paste((40, 90, 40), (10, 100, 190, 110))
     _, stripe_info = images.preprocess(striped, SPEC)
     assert stripe_info["mask_source"] == "background"  # the colour rule frames stripe and object
     calls.clear()
@@ -420,6 +421,17 @@ def test_find_object_checks_the_colour_rule_against_the_segmenter() -> None:
     nothing = images.find_object(striped, SPEC, lambda x: np.zeros(x.shape[1:], np.float32))
     x1, stripe_x = nothing[0], images.preprocess(striped, SPEC)[0]
     assert nothing[1] == stripe_info and np.array_equal(x1, stripe_x)
+
+
+def test_find_object_checks_a_wide_photo_without_a_canvas_of_its_crop() -> None:
+    """The colour rule's crop of a wide photo is a square far past the photo (an object across
+    11,313 x 1,414 pixels, within the size and aspect limits, frames to a 15,680-pixel side):
+    checking it against the segmenter must not build that square at full resolution (PIL
+    refused the 246-megapixel crop as a decompression bomb: a 500)."""
+    wide = Image.new("RGB", (11313, 1414), "white")
+    wide.paste((230, 20, 20), (10, 300, 11300, 1000))
+    x, info = images.find_object(wide, SPEC, _redder_than_green)
+    assert info["mask_source"] == "background" and x.shape == (3, SPEC.size, SPEC.size)
 
 
 def test_reconstruct_cuts_a_busy_photo_out_with_the_bundles_segmenter(tmp_path: Path) -> None:
