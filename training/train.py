@@ -60,6 +60,29 @@ def should_update_d(accuracy: float, threshold: float) -> bool:
     return accuracy < threshold
 
 
+def discriminator_step(
+    opt_d: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    d_loss: torch.Tensor,
+    accuracy: float,
+    threshold: float,
+    *,
+    distributed: bool = False,
+) -> bool:
+    """Step D by the adaptive rule; returns whether it stepped. D's backward pass is skipped when
+    it will not step (most steps of a trained D: 72% in the cpu preset's adversarial stage),
+    except under DDP, where every rank must run the same backward passes. The scaler is updated
+    only after a step: a GradScaler with no inf check recorded raises in ``update``."""
+    update = should_update_d(accuracy, threshold)
+    if update or distributed:
+        opt_d.zero_grad(set_to_none=True)
+        scaler.scale(d_loss).backward()
+    if update:
+        scaler.step(opt_d)
+        scaler.update()
+    return update
+
+
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(q || N(0, I)) averaged over latent dims and batch. mu, logvar [B, Z] -> scalar."""
     return 0.5 * torch.mean(mu.pow(2) + logvar.exp() - 1.0 - logvar)
@@ -267,8 +290,10 @@ def train(
     data = _Data(folder, real_folder, cfg.real_fraction, ties=ties)
     # 3. networks and optimisers
     nets = build_networks(cfg.model, seed=cfg.seed)
-    for n in nets.values():
+    for k, n in nets.items():
         n.to(dev).train()
+        if dev.type == "cpu":  # oneDNN's channels-last kernels: 7-10% less per step on 2 cores
+            n.to(memory_format=torch.channels_last if k == "E" else torch.channels_last_3d)
     opt_g = torch.optim.Adam(nets["G"].parameters(), lr=1e-3, betas=(cfg.beta1, 0.999))
     e_params = [p for k, p in nets["E"].named_parameters() if not k.startswith("proto.")]
     opt_e = torch.optim.Adam(
@@ -383,6 +408,7 @@ def train(
             if use_gan:
                 # 4. discriminator on real vs prior samples; stepped only while accuracy < threshold
                 fake = torch.sigmoid(logit_p.float()).detach()
+                nets["D"].requires_grad_(True)  # frozen again for G's pass below
                 with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
                     out = D(torch.cat([vox, fake])).float()
                 target = torch.cat([torch.ones(b, device=dev), torch.zeros(b, device=dev)])
@@ -391,12 +417,10 @@ def train(
                 if world > 1:  # every rank decides alike
                     dist.all_reduce(d_acc)
                     d_acc /= world
-                opt_d.zero_grad(set_to_none=True)
-                scaler_d.scale(d_loss).backward()  # always backward: keeps DDP ranks in step
-                d_updated = should_update_d(float(d_acc), cfg.d_acc_threshold)
-                if d_updated:
-                    scaler_d.step(opt_d)
-                scaler_d.update()
+                d_updated = discriminator_step(
+                    opt_d, scaler_d, d_loss, float(d_acc), cfg.d_acc_threshold,
+                    distributed=world > 1,
+                )  # fmt: skip
             # 5. generator and encoders
             recon = recon_loss(logit_v, vox, cfg.pos_weight)
             kl = kl_divergence(mu_v.float(), logvar_v.float())
@@ -413,6 +437,9 @@ def train(
                     tie = tie + attributes.difference_loss(logit_cf, cf_vox, vox[cf_pos])
                 loss = loss + stage.tie_attributes * tie
             if use_gan:
+                # D's weights get no gradient from G's loss (none would be used: opt_d stepped
+                # above); under DDP they must, as DDP reduces every parameter's gradient
+                nets["D"].requires_grad_(world > 1)
                 with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
                     # same batch composition as D's own step (real + fake): D has BatchNorm, and
                     # a fake-only batch normalised by its own statistics fooled D for free

@@ -17,7 +17,14 @@ from training.config import PRESETS, Stage
 from training.dataset import DATA_PRESETS, load_split
 from training.dataset import build as build_data
 from training.networks import build
-from training.train import images_to_input, load_networks, recon_loss, should_update_d, train
+from training.train import (
+    discriminator_step,
+    images_to_input,
+    load_networks,
+    recon_loss,
+    should_update_d,
+    train,
+)
 
 
 def _rows(run: Path) -> list[dict[str, str]]:
@@ -28,6 +35,23 @@ def _rows(run: Path) -> list[dict[str, str]]:
 def test_adaptive_rule() -> None:
     assert should_update_d(0.5, 0.8) and should_update_d(0.79, 0.8)
     assert not should_update_d(0.8, 0.8) and not should_update_d(0.95, 0.8)
+
+
+def test_discriminator_step_with_a_loss_scaler() -> None:
+    """The CUDA path scales D's loss: a step where D does not update must not call the scaler's
+    update (it raises with no inf check recorded) nor run D's backward pass."""
+    torch.manual_seed(0)
+    d = torch.nn.Linear(4, 1)
+    opt = torch.optim.Adam(d.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu")  # enabled, as on CUDA
+    before = [p.detach().clone() for p in d.parameters()]
+    loss = d(torch.randn(8, 4)).pow(2).mean()
+    assert not discriminator_step(opt, scaler, loss, accuracy=0.9, threshold=0.8)
+    assert all(p.grad is None for p in d.parameters())
+    assert all(torch.equal(a, p) for a, p in zip(before, d.parameters(), strict=True))
+    loss = d(torch.randn(8, 4)).pow(2).mean()
+    assert discriminator_step(opt, scaler, loss, accuracy=0.5, threshold=0.8)
+    assert not any(torch.equal(a, p) for a, p in zip(before, d.parameters(), strict=True))
 
 
 def _gan_only(threshold: float) -> object:
