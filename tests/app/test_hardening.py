@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,6 +111,43 @@ def test_zero_size_binvox_is_a_clear_error(client: TestClient) -> None:
     data = b"#binvox 1\ndim 0 0 0\ntranslate 0 0 0\nscale 1\ndata\n"
     files = {"shape": ("v.binvox", data, "application/octet-stream")}
     assert 400 <= client.post("/v1/encode", files=files).status_code < 500
+
+
+def _binvox(side: int, voxels: int) -> bytes:
+    """A binvox file declaring ``side``^3 voxels whose run-length data holds ``voxels``, all
+    occupied: 255 voxels per 2 bytes, so a few MB can stand for a billion voxels."""
+    pairs = -(-voxels // 255)
+    rle = np.empty(2 * pairs, np.uint8)
+    rle[0::2], rle[1::2] = 1, 255
+    rle[-1] = voxels - 255 * (pairs - 1)
+    header = f"#binvox 1\ndim {side} {side} {side}\ntranslate 0 0 0\nscale 1\ndata\n"
+    return header.encode() + rle.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("side", "voxels", "message"),
+    [(1024, 1024**3, "side of 1 to 256"), (64, 1024**3, "does not fill the 262,144 voxels")],
+)
+def test_binvox_run_length_bombs_are_refused_before_decoding(
+    client: TestClient, side: int, voxels: int, message: str
+) -> None:
+    """8.4 MB (within the upload limit) of run-length data for 1024^3 voxels decoded to 1.2 GB
+    in the upload thread before its side was checked."""
+    data = _binvox(side, voxels)
+    assert len(data) < 10 * 2**20
+    tracemalloc.start()
+    try:
+        r = client.post("/v1/encode", files={"shape": ("v.binvox", data, "application/x-binvox")})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    _problem(r, 400, message)
+    assert peak < 100 * 2**20  # the file's bytes a few times over, never the decoded grid
+
+
+def test_a_binvox_grid_at_the_largest_side_is_encoded(client: TestClient) -> None:
+    files = {"shape": ("v.binvox", _binvox(256, 256**3), "application/x-binvox")}
+    assert client.post("/v1/encode", files=files).status_code == 200
 
 
 def test_long_thin_images_are_refused(client: TestClient) -> None:
