@@ -166,7 +166,9 @@ async def encode(
             return voxelize.read_npy(data, r)
         if suffix == "binvox":
             return voxelize.read_binvox(data, r)
-        return voxelize.voxelize_mesh(voxelize.load_mesh(data, suffix), r, up=up)
+        most = voxelize.MAX_UPLOAD_TRIANGLES
+        mesh = voxelize.load_mesh(data, suffix, max_triangles=most)
+        return voxelize.voxelize_mesh(mesh, r, up=up, max_triangles=most)
 
     try:
         grid = await run_in_threadpool(to_grid)

@@ -18,6 +18,7 @@ from PIL import Image, ImageFile
 from app.bundle import ManifestError, load_manifest
 from app.main import create_app
 from app.schemas import MAX_LATENTS, MAX_MESH_WORK
+from app.voxelize import MAX_UPLOAD_TRIANGLES, ShapeFileError, _split_triangles, voxelize_mesh
 from tests.app.conftest import tiny_settings
 
 Z = 8
@@ -196,6 +197,47 @@ def test_glb_textures_are_not_decoded(client: TestClient, monkeypatch) -> None:
     r = client.post("/v1/encode", files={"shape": ("boxes.glb", data, "model/gltf-binary")})
     assert r.status_code == 200, r.text
     assert decoded == []
+
+
+def _with_json(glb: bytes, edit) -> bytes:
+    """A GLB with its JSON chunk changed by ``edit(doc)``."""
+    (length,) = struct.unpack_from("<I", glb, 12)
+    doc, binary = json.loads(glb[20 : 20 + length]), glb[20 + length :]
+    edit(doc)
+    js = json.dumps(doc).encode()
+    js += b" " * (-len(js) % 4)
+    out = struct.pack("<III", 0x46546C67, 2, 20 + len(js) + len(binary))
+    return out + struct.pack("<II", len(js), 0x4E4F534A) + js + binary
+
+
+def test_glb_instancing_is_counted_before_the_instances_are_joined(client: TestClient) -> None:
+    """55 KB placing one 1,280-triangle sphere at 2,000 nodes joined to 2.6 M triangles, whose
+    voxelisation ran for minutes."""
+    sphere = trimesh.Scene([trimesh.creation.icosphere(subdivisions=3)]).export(file_type="glb")
+
+    def place(doc: dict) -> None:
+        doc["nodes"] = [{"mesh": 0}] * 2000
+        doc["scenes"] = [{"nodes": list(range(2000))}]
+
+    data = _with_json(sphere, place)
+    r = client.post("/v1/encode", files={"shape": ("many.glb", data, "model/gltf-binary")})
+    _problem(r, 400, "2,560,000 triangles (instances counted)", "1,000,000")
+
+
+def test_long_triangles_are_refused_before_the_voxeliser_splits_them() -> None:
+    """Trimesh's voxeliser splits every triangle until its edges are shorter than a voxel:
+    4,000 random triangles across a 195 KB STL became ~20 M (36 s, 5.5 GB). The service's
+    limit is on that count, estimated before voxelising, as an upper bound of the split."""
+    rng = np.random.default_rng(0)
+    mesh = trimesh.Trimesh(rng.uniform(-1, 1, (3000, 3)), np.arange(3000).reshape(1000, 3))
+    with pytest.raises(ShapeFileError, match="would be split into about 1,2"):
+        voxelize_mesh(mesh, 32, max_triangles=MAX_UPLOAD_TRIANGLES)
+    small = trimesh.Trimesh(mesh.vertices[:60] * 0.3, np.arange(60).reshape(20, 3))
+    pitch = 0.1
+    _, faces = trimesh.remesh.subdivide_to_size(small.vertices, small.faces, pitch, max_iter=20)
+    assert len(faces) <= _split_triangles(small.triangles, pitch) <= 4 * len(faces)
+    ball = trimesh.creation.icosphere(subdivisions=4)  # ordinary geometry: far below the limit
+    assert voxelize_mesh(ball, 32, max_triangles=MAX_UPLOAD_TRIANGLES).any()
 
 
 def test_long_thin_images_are_refused(client: TestClient) -> None:
