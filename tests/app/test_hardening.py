@@ -514,3 +514,17 @@ def test_start_up_objects_are_frozen_out_of_the_cyclic_collector(tiny_bundle: Pa
     with TestClient(create_app(tiny_settings(tiny_bundle))) as c:
         assert c.get("/health/ready").status_code == 200
         assert gc.get_freeze_count() > 0
+
+
+@pytest.mark.parametrize("depth", [200, 400, 5_000, 100_000])
+def test_deeply_nested_mean_of_is_answered_or_refused(client: TestClient, depth: int) -> None:
+    """mean_of nests (a mean of means): 200 levels are served; deeper ones stop in the JSON
+    parser (400) or in validation (422), never a 500 from a recursion limit."""
+    deep = '{"mean_of": [' * depth + '{"seed": 1}' + "]}" * depth
+    body = '{"keyframes": [' + deep + ', {"seed": 2}], "steps": 2, "output": {"format": "npy"}}'
+    r = client.post("/v1/interpolate", content=body, headers={"content-type": "application/json"})
+    if depth <= 200:
+        assert r.status_code == 200, r.text[:300]
+    else:
+        assert r.status_code in (400, 422), r.text[:300]
+        assert r.headers["content-type"].startswith("application/problem+json")
