@@ -292,7 +292,7 @@ def train(
     nets = build_networks(cfg.model, seed=cfg.seed)
     for k, n in nets.items():
         n.to(dev).train()
-        if dev.type == "cpu":  # oneDNN's channels-last kernels: 7-10% less per step on 2 cores
+        if dev.type == "cpu":  # oneDNN channels-last kernels: 1-11% less a step (bench/)
             n.to(memory_format=torch.channels_last if k == "E" else torch.channels_last_3d)
     opt_g = torch.optim.Adam(nets["G"].parameters(), lr=1e-3, betas=(cfg.beta1, 0.999))
     e_params = [p for k, p in nets["E"].named_parameters() if not k.startswith("proto.")]
