@@ -154,27 +154,31 @@ def test_a_binvox_grid_at_the_largest_side_is_encoded(client: TestClient) -> Non
     assert client.post("/v1/encode", files=files).status_code == 200
 
 
+def _with_json(glb: bytes, edit) -> bytes:
+    """A GLB with its JSON chunk changed by ``edit(doc)``."""
+    (length,) = struct.unpack_from("<I", glb, 12)
+    doc, binary = json.loads(glb[20 : 20 + length]), glb[20 + length :]
+    edit(doc)
+    js = json.dumps(doc).encode()
+    js += b" " * (-len(js) % 4)
+    out = struct.pack("<III", 0x46546C67, 2, 20 + len(js) + len(binary))
+    return out + struct.pack("<II", len(js), 0x4E4F534A) + js + binary
+
+
 def test_glb_placeholder_arrays_are_refused_before_reading(client: TestClient) -> None:
     """A GLB accessor without data in the file is zero-filled at its declared count: 432 bytes
     declaring 20 M vertices took 12 s and 4.7 GB before the empty mesh was refused."""
     n = 20_000_000
-    doc = {
-        "asset": {"version": "2.0"},
-        "scenes": [{"nodes": [0]}],
-        "nodes": [{"mesh": 0}],
-        "meshes": [{"primitives": [{"attributes": {"POSITION": 0}, "indices": 1}]}],
-        "accessors": [
-            {"componentType": 5126, "count": n, "type": "VEC3"},  # no bufferView: zeros
+
+    def zeros(doc: dict) -> None:  # the same mesh, its arrays without data: zeros
+        doc["accessors"] = [
+            {"componentType": 5126, "count": n, "type": "VEC3"},
             {"componentType": 5125, "count": 3 * n, "type": "SCALAR"},
-        ],
-        "buffers": [{"byteLength": 4}],
-        "bufferViews": [{"buffer": 0, "byteLength": 4}],
-    }
-    js = json.dumps(doc).encode()
-    js += b" " * (-len(js) % 4)
-    binary = struct.pack("<II", 4, 0x004E4942) + bytes(4)
-    data = struct.pack("<III", 0x46546C67, 2, 20 + len(js) + len(binary))
-    data += struct.pack("<II", len(js), 0x4E4F534A) + js + binary
+        ]
+        doc["meshes"] = [{"primitives": [{"attributes": {"POSITION": 0}, "indices": 1}]}]
+
+    box = trimesh.Scene([trimesh.creation.box()]).export(file_type="glb")
+    data = _with_json(box, zeros)
     r = client.post("/v1/encode", files={"shape": ("zeros.glb", data, "model/gltf-binary")})
     _problem(r, 400, "accessors declare 480,000,000 bytes")
 
@@ -197,17 +201,6 @@ def test_glb_textures_are_not_decoded(client: TestClient, monkeypatch) -> None:
     r = client.post("/v1/encode", files={"shape": ("boxes.glb", data, "model/gltf-binary")})
     assert r.status_code == 200, r.text
     assert decoded == []
-
-
-def _with_json(glb: bytes, edit) -> bytes:
-    """A GLB with its JSON chunk changed by ``edit(doc)``."""
-    (length,) = struct.unpack_from("<I", glb, 12)
-    doc, binary = json.loads(glb[20 : 20 + length]), glb[20 + length :]
-    edit(doc)
-    js = json.dumps(doc).encode()
-    js += b" " * (-len(js) % 4)
-    out = struct.pack("<III", 0x46546C67, 2, 20 + len(js) + len(binary))
-    return out + struct.pack("<II", len(js), 0x4E4F534A) + js + binary
 
 
 def test_glb_instancing_is_counted_before_the_instances_are_joined(client: TestClient) -> None:
