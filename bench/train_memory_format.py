@@ -16,17 +16,18 @@ import torch
 import torch.nn.functional as F
 
 from training.config import PRESETS
-from training.networks import build
+from training.networks import build, to_channels_last
 
 B = 32
-FORMATS = {"contiguous": (torch.contiguous_format,) * 2,
-           "channels-last": (torch.channels_last_3d, torch.channels_last)}  # fmt: skip
+LAYOUTS = ("contiguous", "channels-last")
 
 
-def _nets(fmt3d: torch.memory_format, fmt2d: torch.memory_format) -> dict[str, torch.nn.Module]:
+def _nets(layout: str) -> dict[str, torch.nn.Module]:
     nets = build(PRESETS["cpu"].model, seed=0)
-    for k, n in nets.items():
-        n.train().to(memory_format=fmt2d if k == "E" else fmt3d)
+    for n in nets.values():
+        n.train()
+    if layout == "channels-last":
+        to_channels_last(nets)  # as training/train.py does on CPU
     return nets
 
 
@@ -70,11 +71,11 @@ def _steps(nets: dict[str, torch.nn.Module]) -> dict:
 
 def main(reps: int = 6) -> None:
     torch.manual_seed(0)
-    steps = {name: _steps(_nets(*fmts)) for name, fmts in FORMATS.items()}
+    steps = {layout: _steps(_nets(layout)) for layout in LAYOUTS}
     times: dict[tuple[str, str], list[float]] = {}
     for kind in steps["contiguous"]:
         for rep in range(reps + 1):
-            for name in FORMATS:  # alternating
+            for name in LAYOUTS:  # alternating
                 t = time.perf_counter()
                 steps[name][kind]()
                 if rep:  # the first is a warm-up
@@ -83,7 +84,7 @@ def main(reps: int = 6) -> None:
     print("| step | contiguous s | channels-last s | ratio |")
     print("|---|---|---|---|")
     for kind in steps["contiguous"]:
-        a, b = (statistics.median(times[kind, name]) for name in FORMATS)
+        a, b = (statistics.median(times[kind, name]) for name in LAYOUTS)
         print(f"| {kind} | {a:.3f} | {b:.3f} | {b / a:.2f} |")
 
 
