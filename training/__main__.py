@@ -188,6 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=_triton)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # trimesh logs "triangulating faces" at INFO for every quad mesh it loads: thousands of lines
+    # in a real-data build that bury the progress bars and our own messages
+    logging.getLogger("trimesh").setLevel(logging.WARNING)
     try:
         args.func(args)
     except ModuleNotFoundError as e:
