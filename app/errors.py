@@ -17,6 +17,15 @@ from app.latents import LatentError
 
 log = logging.getLogger("gan3d.errors")
 PROBLEM = "application/problem+json"
+# A 422 lists the first problems only: eight latents sent as strings were 1,608 problems, a
+# 268 KB answer nobody reads; `error_count` says how many there were
+MAX_REPORTED = 20
+MAX_WHERE = 200  # characters of a problem's location (a deeply nested one keeps its end)
+
+
+def _where(loc: tuple) -> str:
+    where = ".".join(str(p) for p in loc)
+    return where if len(where) <= MAX_WHERE else "…" + where[-(MAX_WHERE - 1) :]
 
 
 class ApiError(Exception):
@@ -45,12 +54,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
+        found = e.errors()
         errors = [
-            {"where": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
-            for err in e.errors()
+            {"where": _where(err["loc"]), "problem": err["msg"]} for err in found[:MAX_REPORTED]
         ]
         detail = "; ".join(f"{x['where']}: {x['problem']}" for x in errors)
-        return problem(422, "Invalid request", detail, errors=errors)
+        if len(found) > MAX_REPORTED:
+            detail += f"; and {len(found) - MAX_REPORTED} more"
+        return problem(422, "Invalid request", detail, errors=errors, error_count=len(found))
 
     @app.exception_handler(QueueFull)
     async def _full(_: Request, e: QueueFull) -> JSONResponse:

@@ -19,6 +19,7 @@ _PROBLEM = {
                 "status": {"type": "integer"},
                 "detail": {"type": "string"},
                 "errors": {"type": "array", "items": {"type": "object"}},
+                "error_count": {"type": "integer"},
             },
         }
     }

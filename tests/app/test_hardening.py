@@ -497,6 +497,20 @@ def test_requests_take_json_types_as_the_schema_declares(client: TestClient) -> 
     _problem(r, 422, "concept: null")
 
 
+def test_a_422_lists_the_first_problems_and_counts_them_all(client: TestClient) -> None:
+    # eight latents sent as strings were one problem per value: a 268 KB answer at z = 200
+    z = client.get("/v1/model").json()["latent"]["size"]
+    body = {"keyframes": [{"latent": ["x"] * z} for _ in range(8)], "steps": 2}
+    r = client.post("/v1/interpolate", json=body)
+    _problem(r, 422, "keyframes.0.latent", "more")
+    doc = r.json()
+    assert len(doc["errors"]) == 20 and doc["error_count"] >= 8 * z
+    assert doc["detail"].endswith(f"and {doc['error_count'] - 20} more")
+    r = client.post("/v1/sample", json={"seeds": ["1"]})
+    _problem(r, 422, "seeds")
+    assert r.json()["error_count"] == len(r.json()["errors"]) == 1
+
+
 def test_start_up_objects_are_frozen_out_of_the_cyclic_collector(tiny_bundle: Path) -> None:
     # full collections over start-up objects stalled the event loop: liveness p99 116-140 ms at
     # 10x load before, 24-30 ms after (bench/overload.py)
@@ -521,3 +535,5 @@ def test_deeply_nested_mean_of_is_answered_or_refused(client: TestClient, depth:
     else:
         assert r.status_code in (400, 422), r.text[:300]
         assert r.headers["content-type"].startswith("application/problem+json")
+        # a location as deep as the nesting is cut to its last 200 characters
+        assert all(len(e["where"]) <= 200 for e in r.json().get("errors", []))
