@@ -28,6 +28,19 @@ def _where(loc: tuple) -> str:
     return where if len(where) <= MAX_WHERE else "…" + where[-(MAX_WHERE - 1) :]
 
 
+def validation_problem(found: list, prefix: tuple = ()) -> tuple[str, dict]:
+    """pydantic's errors -> (detail, {"errors", "error_count"}) of a 422 problem document;
+    ``prefix``: where the validated value sits in the request (e.g. a form field's name)."""
+    errors = [
+        {"where": _where((*prefix, *err["loc"])), "problem": err["msg"]}
+        for err in found[:MAX_REPORTED]
+    ]
+    detail = "; ".join(f"{x['where']}: {x['problem']}" for x in errors)
+    if len(found) > MAX_REPORTED:
+        detail += f"; and {len(found) - MAX_REPORTED} more"
+    return detail, {"errors": errors, "error_count": len(found)}
+
+
 class ApiError(Exception):
     """An error with a status and a message a person can act on."""
 
@@ -54,14 +67,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
-        found = e.errors()
-        errors = [
-            {"where": _where(err["loc"]), "problem": err["msg"]} for err in found[:MAX_REPORTED]
-        ]
-        detail = "; ".join(f"{x['where']}: {x['problem']}" for x in errors)
-        if len(found) > MAX_REPORTED:
-            detail += f"; and {len(found) - MAX_REPORTED} more"
-        return problem(422, "Invalid request", detail, errors=errors, error_count=len(found))
+        detail, listed = validation_problem(e.errors())
+        return problem(422, "Invalid request", detail, **listed)
 
     @app.exception_handler(QueueFull)
     async def _full(_: Request, e: QueueFull) -> JSONResponse:

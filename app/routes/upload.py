@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app import images, voxelize
 from app.deps import LoadedDep, SettingsDep
-from app.errors import ApiError
+from app.errors import ApiError, validation_problem
 from app.fitting import DEFAULT_FIT_STEPS, MAX_FIT_STEPS, Adam
 from app.latents import LatentError
 from app.prototypes import ANY
@@ -35,8 +35,8 @@ def _output(raw: str | None) -> Output:
     try:
         return Output.model_validate_json(raw) if raw else Output()
     except ValidationError as e:
-        detail = "; ".join(f"output.{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-        raise ApiError(422, "Invalid request", detail) from None
+        detail, listed = validation_problem(e.errors(), ("output",))
+        raise ApiError(422, "Invalid request", detail, **listed) from None
 
 
 @router.post(

@@ -120,6 +120,9 @@ def test_reconstruct_errors(client: TestClient) -> None:
         data={"output": '{"format": "fbx"}'},
     )
     assert r.status_code == 422 and "output.format" in r.json()["detail"]
+    # listed like every other validation problem (app/errors.py validation_problem)
+    assert [e["where"] for e in r.json()["errors"]] == ["output.format"]
+    assert r.json()["error_count"] == 1
     r = client.post("/v1/reconstruct")
     assert r.status_code == 422 and "image" in r.json()["detail"]
 
