@@ -56,6 +56,9 @@ REFINE_BELOW = 0.8
 # 58.6% (11% of framed renders switch; at 0.3: plain 0.401, photographs 0.376, wide 0.284; at
 # 0.7: 0.394, 0.379, 0.297)
 AGREE = 0.5
+# an image whose every pixel lies within this many levels (0-255, per channel) of every other is
+# one flat colour: no object to reconstruct (400; JPEG's ringing on a flat image stays within 4)
+BLANK_RANGE = 8
 
 
 class ImageInputError(ValueError):
@@ -100,13 +103,23 @@ def decode(data: bytes, *, max_pixels: int) -> Image.Image:
 
 
 def object_mask(img: Image.Image) -> tuple[np.ndarray, str]:
-    """-> (mask [H, W] bool, how it was found: "alpha" | "background" | "none")."""
+    """-> (mask [H, W] bool, how it was found: "alpha" | "background" | "none"). Raises
+    ImageInputError for an image with nothing in it: every pixel transparent, or one flat colour
+    (the encoder would still answer, with a made-up shape)."""
     if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
         alpha = np.asarray(img.convert("RGBA"))[..., 3]
         mask = alpha > 127
-        if 0 < mask.mean() < 1:
+        if not mask.any():
+            raise ImageInputError("every pixel of the image is transparent: no object to see")
+        if mask.mean() < 1:
             return mask, "alpha"
     rgb = np.asarray(img.convert("RGB"), dtype=np.float32)
+    spread = np.ptp(rgb.reshape(-1, 3), axis=0).max()
+    if spread <= BLANK_RANGE:
+        raise ImageInputError(
+            f"the image is one flat colour (its pixels differ by at most {spread:.0f} of 255 "
+            "levels): no object to see"
+        )
     border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
     if border.std(axis=0).mean() > BORDER_UNIFORMITY:
         # textured or cluttered surroundings: no reliable background model; the encoder was

@@ -100,6 +100,27 @@ def test_pixel_limit_is_checked_before_decoding() -> None:
         images.decode(big, max_pixels=1_000_000)
 
 
+@pytest.mark.parametrize(
+    ("img", "fmt", "needle"),
+    [
+        (Image.new("RGBA", (64, 64), (200, 30, 30, 0)), "PNG", "every pixel .* is transparent"),
+        (Image.new("RGB", (120, 80), (255, 255, 255)), "PNG", "one flat colour"),
+        (Image.new("RGB", (120, 80), (40, 90, 160)), "JPEG", "one flat colour"),
+        (Image.new("L", (1, 1), 0), "PNG", "one flat colour"),
+    ],
+)
+def test_images_with_nothing_in_them_are_refused(img: Image.Image, fmt: str, needle: str) -> None:
+    with pytest.raises(images.ImageInputError, match=needle):
+        images.preprocess(images.decode(_png(img, fmt), max_pixels=10**6), SPEC)
+
+
+def test_a_faint_object_is_not_taken_for_a_blank_image() -> None:
+    img = Image.new("RGB", (120, 80), (240, 240, 240))
+    img.paste((228, 228, 228), (50, 20, 70, 60))  # 12 levels darker: faint, but there
+    x, _ = images.preprocess(img, SPEC)
+    assert np.isfinite(x).all()
+
+
 def test_reconstruct_returns_a_shape_and_its_latent(client: TestClient) -> None:
     files = {"image": ("chair.png", _png(_object_on()), "image/png")}
     r = client.post("/v1/reconstruct", files=files, data={"output": '{"format": "npy"}'})
@@ -114,6 +135,9 @@ def test_reconstruct_errors(client: TestClient) -> None:
     assert r.status_code == 415 and "PNG, JPEG or WebP" in r.json()["detail"]
     r = client.post("/v1/reconstruct", files={"image": ("x.png", b"garbage")})
     assert r.status_code == 400 and r.json()["title"] == "Bad image"
+    blank = _png(Image.new("RGB", (64, 64), (255, 255, 255)))
+    r = client.post("/v1/reconstruct", files={"image": ("x.png", blank)})
+    assert r.status_code == 400 and "no object to see" in r.json()["detail"]
     r = client.post(
         "/v1/reconstruct",
         files={"image": ("x.png", _png(_object_on()))},
@@ -244,11 +268,9 @@ def test_reconstruct_uses_the_bundles_image_threshold(tiny_bundle: Path) -> None
     write_manifest(
         tiny_bundle, manifest.model_copy(update={"threshold": 0.6, "image_threshold": 0.3})
     )
-    buf = io.BytesIO()
-    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(buf, format="PNG")
     envelope = {"output": '{"format": "npy", "envelope": true}'}
     with TestClient(create_app(tiny_settings(tiny_bundle))) as c:
-        r = c.post("/v1/reconstruct", files={"image": ("x.png", buf.getvalue())}, data=envelope)
+        r = c.post("/v1/reconstruct", files={"image": ("x.png", _png(_object_on()))}, data=envelope)
         assert r.status_code == 200 and r.json()["threshold"] == 0.3
         r = c.post("/v1/sample", json={"seeds": [1], "output": {"envelope": True}})
         assert r.json()["threshold"] == 0.6
