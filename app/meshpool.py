@@ -31,11 +31,9 @@ from app.schemas import Output
 log = logging.getLogger("gan3d")
 
 
-def encode_one(prob: np.ndarray, out: Output, threshold: float) -> bytes | None:
-    """prob [R, R, R] float32 in [0, 1] -> file bytes, or None for an empty mesh."""
-    if out.format in VOXEL_FORMATS:
-        return encode_voxels(prob, out.format, threshold=threshold, occupancy=out.occupancy)
-    options = MeshOptions(
+def mesh_options(out: Output, threshold: float) -> MeshOptions:
+    """The meshing a request's ``output`` asks for, at ``threshold``."""
+    return MeshOptions(
         threshold=threshold,
         upsample=out.upsample,
         largest_component=out.largest_component,
@@ -44,7 +42,13 @@ def encode_one(prob: np.ndarray, out: Output, threshold: float) -> bytes | None:
         smooth_iterations=out.smooth_iterations,
         target_faces=out.target_faces,
     )
-    mesh = to_mesh(prob, options)
+
+
+def encode_one(prob: np.ndarray, out: Output, threshold: float) -> bytes | None:
+    """prob [R, R, R] float32 in [0, 1] -> file bytes, or None for an empty mesh."""
+    if out.format in VOXEL_FORMATS:
+        return encode_voxels(prob, out.format, threshold=threshold, occupancy=out.occupancy)
+    mesh = to_mesh(prob, mesh_options(out, threshold))
     return None if mesh is None else encode_mesh(mesh, out.format)
 
 

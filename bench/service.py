@@ -13,8 +13,8 @@ against in-process ceilings on the same bundle:
 3. throughput at 32 clients, GLB and npy; npy also at 1 and 8 clients vs the model called
    directly with batches of the same size;
 4. ceilings: the model alone at its best batch (1, 8 or 32, one caller; or two callers at
-   batch 32, whichever serves more: "the model's best"), and meshing + GLB of shapes
-   upsampled to 64^3 on one core (median over 20 prior samples) -> GLB/s one core can mesh.
+   batch 32, whichever serves more: "the model's best"), and meshing + GLB with the served
+   default options on one core (median over 20 prior samples) -> GLB/s one core can mesh.
 
 The load generator is wrk (C; ``apt-get install wrk``), so that it takes little of the CPU it
 measures; without it only the in-process figures and an httpx estimate of npy throughput run.
@@ -42,8 +42,8 @@ from app.bundle import verify
 from app.encoding import encode_mesh
 from app.engine import make_session
 from app.latents import MixturePrior, from_seed
-from app.meshing import MeshOptions, to_mesh
-from app.meshpool import encode_one
+from app.meshing import to_mesh
+from app.meshpool import encode_one, mesh_options
 from app.schemas import Output
 
 WRK_NPY = Path(__file__).with_name("sample_npy.lua")
@@ -215,7 +215,7 @@ def main() -> None:
     model_ms = {c: median_ms(lambda c=c: model(c), 30 if c == 1 else 10) for c in (1, 8, 32)}
     seeds = iter(range(10**7))
     direct_ms = median_ms(lambda: encode_one(shape(next(seeds) % 30), glb, manifest.threshold), 60)
-    options = MeshOptions(threshold=manifest.threshold, upsample=64 // manifest.voxel_resolution)
+    options = mesh_options(glb, manifest.threshold)  # the served default
     mesh_times, faces = [], []
     for seed in range(20):  # a lone N(0, I) sample can be nearly empty: use the prior's
         prob = shape(seed)
@@ -255,7 +255,7 @@ def main() -> None:
     print(f"| model only, two callers at batch 32 | {model_two:.0f} shapes/s |")
     print(f"| prior + model + mesh + GLB, one shape (median) | {direct_ms:.1f} ms |")
     print(
-        f"| meshing + GLB at 64^3, one core, median of {len(mesh_times)} prior samples | "
+        f"| default meshing + GLB, one core, median of {len(mesh_times)} prior samples | "
         f"{mesh_ms:.1f} ms ({statistics.median(faces):.0f} faces) = {mesh_ceiling:.0f} GLB/s |"
     )
     if not shutil.which("wrk"):  # no wrk: an httpx estimate of npy throughput only
