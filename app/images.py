@@ -57,7 +57,8 @@ REFINE_BELOW = 0.8
 # 0.7: 0.394, 0.379, 0.297)
 AGREE = 0.5
 # an image whose every pixel lies within this many levels (0-255, per channel) of every other is
-# one flat colour: no object to reconstruct (400; JPEG's ringing on a flat image stays within 4)
+# one flat colour: no object to reconstruct (400). JPEG keeps a flat image flat (spread 0 at
+# qualities 30-95); the margin is for a near-blank scan or screenshot
 BLANK_RANGE = 8
 
 
