@@ -115,12 +115,6 @@ def object_mask(img: Image.Image) -> tuple[np.ndarray, str]:
         if mask.mean() < 1:
             return mask, "alpha"
     rgb = np.asarray(img.convert("RGB"), dtype=np.float32)
-    spread = np.ptp(rgb.reshape(-1, 3), axis=0).max()
-    if spread <= BLANK_RANGE:
-        raise ImageInputError(
-            f"the image is one flat colour (its pixels differ by at most {spread:.0f} of 255 "
-            "levels): no object to see"
-        )
     border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
     if border.std(axis=0).mean() > BORDER_UNIFORMITY:
         # textured or cluttered surroundings: no reliable background model; the encoder was
@@ -132,6 +126,14 @@ def object_mask(img: Image.Image) -> tuple[np.ndarray, str]:
     # part: specks of noise go, thin legs and parts the outline shows apart stay (no opening)
     mask = _without_specks(mask)
     if not MIN_OBJECT < mask.mean() < MAX_OBJECT:
+        # a flat image always ends here (uniform border, nothing off it): checked only here,
+        # since the check is one more pass over the image (0.6 s at 12 megapixels)
+        spread = (rgb.max(axis=(0, 1)) - rgb.min(axis=(0, 1))).max()
+        if spread <= BLANK_RANGE:
+            raise ImageInputError(
+                f"the image is one flat colour (its pixels differ by at most {spread:.0f} of "
+                "255 levels): no object to see"
+            )
         return np.ones(mask.shape, bool), "none"
     return ndimage.binary_fill_holes(mask), "background"
 
