@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import statistics
 import time
@@ -25,7 +26,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 from PIL import Image
-from service import start_server  # bench/service.py (this script's folder is on sys.path)
+from service import median_ms, start_server  # bench/service.py (this folder is on sys.path)
 
 from app import images
 from app.bundle import verify
@@ -33,6 +34,7 @@ from app.engine import make_session
 from app.meshpool import encode_one
 from app.prototypes import Prototypes
 from app.schemas import Output
+from app.settings import Settings
 from training.config import PRESETS
 from training.realset import load_real, real_dataset_for, wide_photos
 
@@ -81,7 +83,7 @@ class InProcess:
 
     def voxels(self, data: bytes) -> np.ndarray:
         t0 = time.perf_counter()
-        pic = images.decode(data, max_pixels=50_000_000)
+        pic = images.decode(data, max_pixels=Settings().max_image_pixels)
         x, _ = images.find_object(pic, self.m.image, self.segment)
         t1 = time.perf_counter()
         outs = self._run("image_encoder", x[None])
@@ -98,14 +100,10 @@ class InProcess:
         return encode_one(self.voxels(data), Output(), self.m.image_threshold or self.m.threshold)
 
 
-def median_ms(fn, items: list[bytes], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        for item in items:
-            t = time.perf_counter()
-            fn(item)
-            times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
+def each_ms(fn, items: list[bytes], repeats: int) -> float:
+    """Median ms of ``fn`` over every item, ``repeats`` rounds (service.median_ms's timing)."""
+    rounds = itertools.chain.from_iterable(itertools.repeat(items, repeats))
+    return median_ms(lambda: fn(next(rounds)), len(items) * repeats)
 
 
 def main() -> None:
@@ -121,9 +119,9 @@ def main() -> None:
     for kind, items in files.items():
         for key in local.times:
             local.times[key].clear()
-        npy = median_ms(local.voxels, items, args.repeats)
+        npy = each_ms(local.voxels, items, args.repeats)
         stages = {k: statistics.median(v) * 1000 for k, v in local.times.items()}
-        direct[kind] = (npy, median_ms(local.glb, items, args.repeats), stages)
+        direct[kind] = (npy, each_ms(local.glb, items, args.repeats), stages)
 
     proc, url, _ = start_server(bundle)
     served = {}
@@ -137,8 +135,8 @@ def main() -> None:
 
             post(files[KINDS[0]][0])  # the first request pays for connection set-up
             for kind, items in files.items():
-                npy = median_ms(lambda d: post(d, {"format": "npy"}), items, args.repeats)
-                served[kind] = (npy, median_ms(post, items, args.repeats))
+                npy = each_ms(lambda d: post(d, {"format": "npy"}), items, args.repeats)
+                served[kind] = (npy, each_ms(post, items, args.repeats))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
