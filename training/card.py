@@ -173,6 +173,9 @@ def write_model_card(
     return path
 
 
+# licences whose models the model card credits by creator
+ATTRIBUTION_LICENCES = ("Attribution", "Free Art License")
+
 REAL_TARGETS = {  # issue "Real objects", on the real test split
     "plain": ("single-view, white/plain background: IoU / category", ">= 0.50 / >= 85%"),
     "photo": ("single-view, photographic background: IoU / category", ">= 0.40 / >= 75%"),
@@ -200,7 +203,7 @@ def _segmenter_lines(seg: dict | None) -> list[str]:
 
 
 def _real_data_lines(manifest: dict | None, cfg) -> list[str]:
-    """Sources, counts, licences and the CC-BY credits of the real models."""
+    """Sources, counts, licences and the credits (CC-BY, Free Art) of the real models."""
     if not manifest:
         return []
     models = manifest["models"]
@@ -225,7 +228,7 @@ def _real_data_lines(manifest: dict | None, cfg) -> list[str]:
         lines.append(f"| {pkg} | {n} | {'; '.join(sorted(licences))} |")
     cc_by: dict[str, list[str]] = {}
     for m in models:
-        if "Attribution" in m["licence"]:
+        if any(k in m["licence"] for k in ATTRIBUTION_LICENCES):
             cc_by.setdefault(m["creator"], []).append(m["name"])
     lines += [
         "",
@@ -236,7 +239,9 @@ def _real_data_lines(manifest: dict | None, cfg) -> list[str]:
             for c in manifest["counts"]["train"]
         ),
         "",
-        "Credits (Creative Commons Attribution models from sweethome3d-furniture, by creator): "
+        "Credits (the models whose licences ask for attribution: Creative Commons Attribution "
+        "and the Free Art License 1.3, a copyleft licence, from the sweethome3d-furniture "
+        "packages; by creator): "
         + "; ".join(
             f"{who} ({', '.join(sorted(set(names)))})" for who, names in sorted(cc_by.items())
         )

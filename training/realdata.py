@@ -17,7 +17,7 @@ import numpy as np
 import trimesh
 
 from app.voxelize import MARGIN, ShapeFileError, load_mesh, read_binvox, voxelize_mesh
-from training.realsources import RealModel
+from training.realsources import SPLIT_GROUP, RealModel
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +133,15 @@ def voxelize_model(model: RealModel, resolution: int, cache: Path) -> np.ndarray
 
 
 def assign_splits(models: list[RealModel]) -> dict[str, str]:
-    """uid -> split, by model and per category, fixed by each uid's hash (REAL_SPLITS)."""
+    """uid -> split, by model and per category, fixed by each uid's hash (REAL_SPLITS). Each
+    SPLIT_GROUP of packages draws apart: a source added later never moves an earlier model."""
     out = {}
-    for cat in sorted({m.category for m in models}):
-        ms = sorted((m for m in models if m.category == cat), key=RealModel.split_key)
+    groups = {(SPLIT_GROUP.get(m.package, 0), m.category) for m in models}
+    for group in sorted(groups):
+        ms = sorted(
+            (m for m in models if (SPLIT_GROUP.get(m.package, 0), m.category) == group),
+            key=RealModel.split_key,
+        )
         n_test = max(1, round(REAL_SPLITS["test"] * len(ms)))
         n_val = max(1, round(REAL_SPLITS["val"] * len(ms))) if len(ms) > 2 else 0
         for i, m in enumerate(ms):

@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -32,14 +33,14 @@ import numpy as np
 
 from app.voxelize import ShapeFileError
 from training.realdata import assign_splits, drop_duplicates, load_scene, voxelize_mesh
-from training.realsources import PACKAGES, SH3D_ROOT, RealModel, find_models
+from training.realsources import PACKAGES, SH3D_NONFREE, SH3D_ROOT, RealModel, find_models
 from training.shapes import CATEGORY_NAMES
 
 log = logging.getLogger(__name__)
 # everything the command needs from Debian: the models, AC3D conversion, headless OpenGL,
 # and the held-out photographs for evaluation backgrounds
 APT_PACKAGES = (*PACKAGES, "assimp-utils", "libosmesa6", "mate-backgrounds")
-REAL_DATA_VERSION = 1  # bump when conversion, voxelisation or rendering changes
+REAL_DATA_VERSION = 2  # bump when sources, conversion, voxelisation or rendering change
 WIDE_VIEWS = 4  # wide photographs per held-out model (evaluation only: wide_photos)
 
 
@@ -71,7 +72,36 @@ def install_packages() -> None:
     log.info("installing %s", " ".join(missing))
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+    main = [p for p in missing if p != SH3D_NONFREE]
+    if main:
+        subprocess.run(["apt-get", "install", "-y", "-qq", *main], check=True, env=env)
+    if SH3D_NONFREE in missing:
+        _install_from_non_free(SH3D_NONFREE, env)
+
+
+def _install_from_non_free(package: str, env: dict[str, str]) -> None:
+    """Fetch ``package`` by name from Debian's non-free section of this release and install it,
+    without adding the section to the system's apt sources (a private source list, lists
+    folder and download folder under a temporary directory)."""
+    lines = Path("/etc/os-release").read_text().splitlines()
+    release = dict(line.split("=", 1) for line in lines if "=" in line)
+    codename = release.get("VERSION_CODENAME", "").strip('"') or "bookworm"
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = Path(tmp) / "sources.list.d"
+        (Path(tmp) / "lists" / "partial").mkdir(parents=True)
+        parts.mkdir()
+        (parts / "non-free.sources").write_text(
+            f"Types: deb\nURIs: http://deb.debian.org/debian\nSuites: {codename}\n"
+            "Components: non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+        )
+        apt = [
+            "-o", "Dir::Etc::SourceList=/dev/null", "-o", f"Dir::Etc::SourceParts={parts}",
+            "-o", f"Dir::State::Lists={tmp}/lists",
+        ]  # fmt: skip
+        subprocess.run(["apt-get", *apt, "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", *apt, "download", package], check=True, env=env, cwd=tmp)
+        (deb,) = Path(tmp).glob(f"{package}_*.deb")
+        subprocess.run(["dpkg", "-i", str(deb)], check=True, env=env)
 
 
 def _voxelize_job(args: tuple[RealModel, int, Path]) -> np.ndarray | str:

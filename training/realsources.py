@@ -10,6 +10,12 @@ Sources (installed by name by `python -m training data --source real`, never at 
 - flightgear-data-ai: AI aircraft as AC3D (.ac). After assimp's conversion y is up and the nose
   points to -x (FlightGear's x axis points aft).
 - torcs-data: racing cars as AC3D (.acc). After conversion y is up and the nose points to +x.
+- sweethome3d-furniture-nonfree: three more .sh3f libraries (Contributions, LucaPresidente,
+  Trees; Free Art License 1.3, copyleft with attribution) from Debian's non-free section, in the
+  same folder as sweethome3d-furniture: dpkg's file lists tell the two packages' libraries apart.
+  It nearly doubles the tables (+41 before de-duplication) and shelves, and adds chairs, sofas
+  and beds. Added in real-data version 2, after the other three: its models get their own split
+  draw (SPLIT_GROUP), so no earlier model moved between train, val and test.
 
 Reserved for independent evaluation and never read here: the sweethome3d application's own
 catalogue, gl-117-data, crrcsim-data, assimp-testmodels, pybullet_data, scikit-image's samples.
@@ -25,8 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-PACKAGES = ("sweethome3d-furniture", "flightgear-data-ai", "torcs-data")
+SH3D_NONFREE = "sweethome3d-furniture-nonfree"
+PACKAGES = ("sweethome3d-furniture", "flightgear-data-ai", "torcs-data", SH3D_NONFREE)
 SH3D_ROOT = Path("/usr/share/sweethome3d/furniture")
+DPKG_INFO = Path("/var/lib/dpkg/info")
+# Packages added after the first real dataset draw their split apart from the earlier ones
+# (training.realdata.assign_splits), so adding a source never moves an earlier model.
+SPLIT_GROUP = {SH3D_NONFREE: 1}
 FLIGHTGEAR_ROOT = Path("/usr/share/games/flightgear/AI/Aircraft")
 TORCS_ROOT = Path("/usr/share/games/torcs/cars")
 # nose/front direction of each source, as a rotation about y that turns it to +z
@@ -38,7 +49,7 @@ LABEL_RULES: tuple[tuple[str, str | None], ...] = (
     (r"table tennis|table fan|tablet|football table|pool table|wheelchair|cup cake|"
      r"sunglasses|glasses\b|glass door|door|carpet|cardboard|card game|flashlight|"
      r"fluorescent|track light|wall (spot)?light|wall lamp|ceiling|pendant|chandelier|"
-     r"hanging light|porch light|bedside|plate\b", None),
+     r"hanging light|porch light|bedside|plate\b|glass blocks|railing|desk extension", None),
     (r"\bdesk lamp|\blamp|lamppost|street light|park light", "lamp"),
     (r"\barmchair|\bsofa|\bcouch|\bfuton", "sofa"),
     (r"\bchair|\bstool", "chair"),
@@ -112,9 +123,22 @@ def read_properties(text: str) -> dict[str, str]:
     return out
 
 
-def sweethome3d_models(root: Path = SH3D_ROOT) -> list[RealModel]:
+def package_files(package: str, root: Path, pattern: str) -> list[Path]:
+    """The files matching ``pattern`` directly in ``root`` that Debian installed for ``package``
+    (dpkg's file list), or, where dpkg lists none of them there (a folder of test fixtures),
+    every file in ``root`` that matches."""
+    listing = DPKG_INFO / f"{package}.list"
+    root = Path(root)
+    listed = [Path(line) for line in listing.read_text().splitlines()] if listing.is_file() else []
+    mine = sorted(p for p in listed if p.parent == root and p.match(pattern))
+    return mine or sorted(root.glob(pattern))
+
+
+def sweethome3d_models(
+    root: Path = SH3D_ROOT, package: str = "sweethome3d-furniture"
+) -> list[RealModel]:
     models = []
-    for lib in sorted(Path(root).glob("*.sh3f")):
+    for lib in package_files(package, root, "*.sh3f"):
         with zipfile.ZipFile(lib) as z:
             props = read_properties(z.read("PluginFurnitureCatalog.properties").decode("latin-1"))
         licence = props.get("license", "see the library's LICENSE.TXT").split("  ")[0]
@@ -129,8 +153,8 @@ def sweethome3d_models(root: Path = SH3D_ROOT) -> list[RealModel]:
             member = props[f"model#{i}"].lstrip("/")
             models.append(
                 RealModel(
-                    uid=f"sweethome3d-furniture/{lib.stem}/{member}",
-                    package="sweethome3d-furniture",
+                    uid=f"{package}/{lib.stem}/{member}",
+                    package=package,
                     path=str(lib),
                     member=member,
                     name=name,
@@ -183,15 +207,17 @@ def torcs_models(root: Path = TORCS_ROOT) -> list[RealModel]:
 
 def find_models() -> list[RealModel]:
     """Every labelled model of the installed training packages, in a stable order."""
-    missing = [
-        pkg
-        for pkg, root in zip(PACKAGES, (SH3D_ROOT, FLIGHTGEAR_ROOT, TORCS_ROOT), strict=True)
-        if not root.is_dir()
-    ]
+    missing = [pkg for pkg in PACKAGES if not (DPKG_INFO / f"{pkg}.list").is_file()]
     if missing:
         raise FileNotFoundError(
             f"Debian packages not installed: {', '.join(missing)} "
             f"(`apt-get install {' '.join(missing)}`, or `python -m training data --source real`"
             " as root installs them)"
         )
-    return sweethome3d_models() + flightgear_models() + torcs_models()
+    # the later source last: every earlier model keeps its row (so its renders' seeds)
+    return (
+        sweethome3d_models()
+        + flightgear_models()
+        + torcs_models()
+        + sweethome3d_models(package=SH3D_NONFREE)
+    )

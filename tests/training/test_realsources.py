@@ -13,8 +13,10 @@ import pytest
 import trimesh
 
 from app.voxelize import fill_solid, voxelize_mesh
+from training import realsources
 from training.realdata import assign_splits, drop_duplicates, load_scene, voxelize_model
 from training.realsources import (
+    SH3D_NONFREE,
     RealModel,
     flightgear_models,
     label,
@@ -125,7 +127,8 @@ def test_properties_continuations_escapes_and_comments() -> None:
         ("Bunk bed", "bed"), ("Bookcase", "shelf"), ("Coffee mug", "mug"),
         ("VW new beetle", "car"), ("Biplane", "airplane"), ("Bedside table", None),
         ("Table tennis bat", None), ("Ceiling lamp", None), ("Cardboard box", None),
-        ("Wheelchair", None), ("Plate, glass and cutlery", None),
+        ("Wheelchair", None), ("Plate, glass and cutlery", None), ("Glass blocks", None),
+        ("Railing glass", None), ("Wine glass", "mug"),
     ],
 )  # fmt: skip
 def test_labels_from_catalogue_names(name: str, category: str | None) -> None:
@@ -148,6 +151,25 @@ def test_sh3f_library_is_labelled_framed_and_voxelised_solid(tmp_path: Path) -> 
     v = voxelize_model(table, R, tmp_path / "cache")
     assert v[R // 2, R // 2, R // 2]  # solid: the centre is filled
     assert _extent(v, 0) > _extent(v, 2) > _extent(v, 1)
+
+
+def test_two_packages_sharing_a_folder_are_told_apart_by_dpkg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sweethome3d-furniture and its non-free sibling install .sh3f libraries in one folder:
+    each model is credited to the package whose dpkg file list holds its library."""
+    lib = _sh3f(tmp_path)
+    other = lib.with_name("Other.sh3f")
+    shutil.copy(lib, other)
+    info = tmp_path / "dpkg"
+    info.mkdir()
+    (info / f"{SH3D_NONFREE}.list").write_text(f"/usr/share/doc\n{tmp_path}\n{other}\n")
+    monkeypatch.setattr(realsources, "DPKG_INFO", info)
+    nonfree = sweethome3d_models(tmp_path, package=SH3D_NONFREE)
+    assert {m.path for m in nonfree} == {str(other)} and len(nonfree) == 2
+    assert all(m.package == SH3D_NONFREE and m.uid.startswith(SH3D_NONFREE) for m in nonfree)
+    # a package dpkg lists nothing for here (a fixture folder): every library in the folder
+    assert {m.path for m in sweethome3d_models(tmp_path)} == {str(lib), str(other)}
 
 
 @needs_assimp
@@ -193,6 +215,18 @@ def test_splits_are_by_model_fixed_and_per_category() -> None:
     assert chairs.count("test") == 4 and chairs.count("val") == 2
     cars = [a[m.uid] for m in models[20:]]
     assert cars.count("test") == 2 and cars.count("val") == 1
+
+
+def test_a_source_added_later_moves_no_earlier_model_between_splits() -> None:
+    first = [_model(f"chair{i}", "chair") for i in range(20)]
+    later = [
+        RealModel(f"{SH3D_NONFREE}/c{i}", SH3D_NONFREE, "/x", "", "c", "chair", "c", "l", "+z")
+        for i in range(15)
+    ]
+    before, after = assign_splits(first), assign_splits(first + later)
+    assert {u: after[u] for u in before} == before
+    added = [after[m.uid] for m in later]
+    assert added.count("test") == 3 and added.count("val") == 2  # its own draw, same shares
 
 
 def test_near_duplicates_dropped_within_a_category() -> None:
