@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from pathlib import Path
 
+NONFREE_HELP = (
+    "also the real models of sweethome3d-furniture-nonfree (Debian non-free, Free Art License "
+    "1.3; fetched by name): not the default, see docs/model_history.md"
+)
 TRAIN_EXTRA_MODULES = {"torch", "onnx", "onnxscript", "tqdm", "pyrender", "OpenGL"}
 
 
@@ -20,7 +25,9 @@ def _data(args: argparse.Namespace) -> None:
     if source in ("real", "all"):
         from training.realset import RealConfig, build_real
 
-        real_cfg = RealConfig(resolution=cfg.resolution, image_size=cfg.image_size)
+        real_cfg = RealConfig(
+            resolution=cfg.resolution, image_size=cfg.image_size, nonfree=args.nonfree
+        )
         out = build_real(real_cfg, Path(args.root), workers=args.workers, force=args.force)
         manifest = json.loads((out / "real_manifest.json").read_text())
         counts = {s: sum(c.values()) for s, c in manifest["counts"].items()}
@@ -45,8 +52,11 @@ def _train(args: argparse.Namespace) -> None:
     from training.train import train
 
     run_dir = Path(args.run_dir or f"runs/{args.preset}")
+    cfg = PRESETS[args.preset]
+    if args.nonfree:  # a fresh run's choice; a resumed run keeps its checkpoint's
+        cfg = dataclasses.replace(cfg, real_nonfree=True)
     ckpt = train(
-        PRESETS[args.preset],
+        cfg,
         run_dir=run_dir,
         data_root=Path(args.root),
         resume=args.resume,
@@ -140,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--root", default="data", help="cache folder (default: data/)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p.add_argument("--nonfree", action="store_true", help=NONFREE_HELP)
     p.add_argument("--preview", metavar="PNG", help="also write the preview grid here")
     p.set_defaults(func=_data)
     p = sub.add_parser("train", help="train a preset (torchrun for several processes)")
@@ -153,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
         help="with --resume: continue with the preset's stages (appended to the checkpoint's)",
     )
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
+    p.add_argument("--nonfree", action="store_true", help=NONFREE_HELP)
     p.add_argument("--stop-after", type=int, help="end after this many steps (resumable)")
     p.set_defaults(func=_train)
     p = sub.add_parser("segmenter", help="train the object cut-out network of a run")

@@ -71,6 +71,9 @@ class TrainConfig:
     latent_match: float = 1.0  # pull the image encoder's mu to the voxel encoder's
     d_acc_threshold: float = 0.8  # paper: update D only while its last-batch accuracy < 0.8
     real_fraction: float = 0.0  # share of each batch from real models (training/realset.py)
+    # also the real models of sweethome3d-furniture-nonfree (`train --nonfree`; measured, not
+    # the default: docs/model_history.md)
+    real_nonfree: bool = False
     # prototype stages: soft label = softmax(IoU with each prototype / this)
     proto_temperature: float = 0.05
     checkpoint_every: int = 200  # steps

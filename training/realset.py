@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 # everything the command needs from Debian: the models, AC3D conversion, headless OpenGL,
 # and the held-out photographs for evaluation backgrounds
 APT_PACKAGES = (*PACKAGES, "assimp-utils", "libosmesa6", "mate-backgrounds")
-REAL_DATA_VERSION = 2  # bump when sources, conversion, voxelisation or rendering change
+REAL_DATA_VERSION = 1  # bump when conversion, voxelisation or rendering changes
 WIDE_VIEWS = 4  # wide photographs per held-out model (evaluation only: wide_photos)
 
 
@@ -50,18 +50,21 @@ class RealConfig:
     image_size: int = 64
     train_views: int = 24  # renders per train model (training backgrounds)
     eval_views: int = 8  # held-out renders per val/test model: half plain, half photographs
+    nonfree: bool = False  # also sweethome3d-furniture-nonfree's models (training/realsources.py)
 
     def key(self) -> str:
-        blob = json.dumps({**asdict(self), "version": REAL_DATA_VERSION}, sort_keys=True)
+        fields = asdict(self)
+        if not self.nonfree:  # the key every dataset had before the option existed
+            del fields["nonfree"]
+        blob = json.dumps({**fields, "version": REAL_DATA_VERSION}, sort_keys=True)
         return f"real-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 
-def install_packages() -> None:
+def install_packages(nonfree: bool = False) -> None:
     """apt-get the Debian packages the real data needs (root only; otherwise say what to run)."""
+    wanted = (*APT_PACKAGES, SH3D_NONFREE) if nonfree else APT_PACKAGES
     missing = [
-        p
-        for p in APT_PACKAGES
-        if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0
+        p for p in wanted if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0
     ]
     if not missing:
         return
@@ -183,10 +186,10 @@ def build_real(
         log.info("reusing cached real dataset %s", out)
         return out
     if install:
-        install_packages()
+        install_packages(cfg.nonfree)
     start = time.perf_counter()
     cache = Path(root) / "real-cache"
-    models = find_models()
+    models = find_models(cfg.nonfree)
     from tqdm import tqdm
 
     # 1. convert + canonical frame + solid voxels (failures are recorded, never fatal)
@@ -226,7 +229,7 @@ def build_real(
     manifest = {
         "key": cfg.key(),
         "config": asdict(cfg),
-        "packages": list(PACKAGES),
+        "packages": [*PACKAGES, SH3D_NONFREE] if cfg.nonfree else list(PACKAGES),
         "models": [{**m.to_dict(), "split": splits[m.uid], "row": i} for i, m in enumerate(models)],
         "counts": {
             s: {
@@ -243,9 +246,13 @@ def build_real(
     return out
 
 
-def real_dataset_for(model_cfg, data_root: Path, *, install: bool = True) -> Path:
+def real_dataset_for(
+    model_cfg, data_root: Path, *, install: bool = True, nonfree: bool = False
+) -> Path:
     """The real dataset at a model's voxel resolution and image size (built or reused)."""
-    real_cfg = RealConfig(resolution=model_cfg.resolution, image_size=model_cfg.image_size)
+    real_cfg = RealConfig(
+        resolution=model_cfg.resolution, image_size=model_cfg.image_size, nonfree=nonfree
+    )
     return build_real(real_cfg, data_root, install=install)
 
 

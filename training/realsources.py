@@ -10,12 +10,12 @@ Sources (installed by name by `python -m training data --source real`, never at 
 - flightgear-data-ai: AI aircraft as AC3D (.ac). After assimp's conversion y is up and the nose
   points to -x (FlightGear's x axis points aft).
 - torcs-data: racing cars as AC3D (.acc). After conversion y is up and the nose points to +x.
-- sweethome3d-furniture-nonfree: three more .sh3f libraries (Contributions, LucaPresidente,
-  Trees; Free Art License 1.3, copyleft with attribution) from Debian's non-free section, in the
-  same folder as sweethome3d-furniture: dpkg's file lists tell the two packages' libraries apart.
-  It nearly doubles the tables (+41 before de-duplication) and shelves, and adds chairs, sofas
-  and beds. Added in real-data version 2, after the other three: its models get their own split
-  draw (SPLIT_GROUP), so no earlier model moved between train, val and test.
+- sweethome3d-furniture-nonfree (opt-in: find_models(nonfree=True), `--nonfree`): three more
+  .sh3f libraries (Contributions, LucaPresidente, Trees; Free Art License 1.3, copyleft with
+  attribution) from Debian's non-free section, in the same folder as sweethome3d-furniture:
+  dpkg's file lists tell the two packages' libraries apart. They nearly double the tables and
+  add shelves, chairs, sofas and beds. Their models come after the other three's and draw their
+  split on their own (SPLIT_GROUP), so adding them moves no other model between the splits.
 
 Reserved for independent evaluation and never read here: the sweethome3d application's own
 catalogue, gl-117-data, crrcsim-data, assimp-testmodels, pybullet_data, scikit-image's samples.
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 SH3D_NONFREE = "sweethome3d-furniture-nonfree"
-PACKAGES = ("sweethome3d-furniture", "flightgear-data-ai", "torcs-data", SH3D_NONFREE)
+PACKAGES = ("sweethome3d-furniture", "flightgear-data-ai", "torcs-data")
 SH3D_ROOT = Path("/usr/share/sweethome3d/furniture")
 DPKG_INFO = Path("/var/lib/dpkg/info")
 # Packages added after the first real dataset draw their split apart from the earlier ones
@@ -205,9 +205,10 @@ def torcs_models(root: Path = TORCS_ROOT) -> list[RealModel]:
     return _game_models(files, root, "torcs-data", "car", "TORCS contributors", licence, "+x")
 
 
-def find_models() -> list[RealModel]:
+def find_models(nonfree: bool = False) -> list[RealModel]:
     """Every labelled model of the installed training packages, in a stable order."""
-    missing = [pkg for pkg in PACKAGES if not (DPKG_INFO / f"{pkg}.list").is_file()]
+    packages = (*PACKAGES, SH3D_NONFREE) if nonfree else PACKAGES
+    missing = [pkg for pkg in packages if not (DPKG_INFO / f"{pkg}.list").is_file()]
     if missing:
         raise FileNotFoundError(
             f"Debian packages not installed: {', '.join(missing)} "
@@ -215,9 +216,5 @@ def find_models() -> list[RealModel]:
             " as root installs them)"
         )
     # the later source last: every earlier model keeps its row (so its renders' seeds)
-    return (
-        sweethome3d_models()
-        + flightgear_models()
-        + torcs_models()
-        + sweethome3d_models(package=SH3D_NONFREE)
-    )
+    later = sweethome3d_models(package=SH3D_NONFREE) if nonfree else []
+    return sweethome3d_models() + flightgear_models() + torcs_models() + later

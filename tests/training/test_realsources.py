@@ -266,3 +266,12 @@ def test_voxeliser_is_on_the_grid_not_half_a_voxel_off(r: int) -> None:
     v = voxelize_mesh(shape, r)
     assert np.array_equal(v, v[::-1]) and np.array_equal(v, v[:, :, ::-1])
     assert np.array_equal(v, v[:, ::-1])
+
+
+def test_the_nonfree_models_are_a_dataset_of_their_own() -> None:
+    """Opting in builds another cached dataset; without it the key (so the data every shipped
+    bundle was trained on) is what it was before the option existed."""
+    from training.realset import RealConfig
+
+    assert RealConfig().key() == "real-41a558cdd1"  # changes with REAL_DATA_VERSION only
+    assert RealConfig(nonfree=True).key() != RealConfig().key()
