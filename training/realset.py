@@ -71,6 +71,7 @@ def install_packages(nonfree: bool = False) -> None:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise RuntimeError(
             f"install these Debian packages first: apt-get install {' '.join(missing)}"
+            + (" (from Debian's non-free section)" if SH3D_NONFREE in missing else "")
         )
     log.info("installing %s", " ".join(missing))
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
