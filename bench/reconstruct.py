@@ -43,7 +43,7 @@ KINDS = ("white/plain", "photograph", "wide photograph")
 
 def inputs(n: int) -> dict[str, list[bytes]]:
     """``n`` PNG files of each kind from the real validation split."""
-    folder = real_dataset_for(PRESETS["cpu"].model, Path("data"), install=False)
+    folder = real_dataset_for(PRESETS["cpu"], Path("data"), install=False)
     val = load_real(folder, "val")
     wide = wide_photos(folder, "val")["images"]
     picked: dict[str, list[np.ndarray]] = {k: [] for k in KINDS}

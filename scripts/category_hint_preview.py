@@ -43,7 +43,7 @@ def inputs() -> list[tuple[str, bytes, str]]:
     """(label, PNG bytes, true category) for each row."""
     rows = [("examples/table.png", (ROOT / "examples/table.png").read_bytes(), "table")]
     cfg, _, _ = load_networks(ROOT / "runs/cpu/checkpoint.pt")
-    test = load_real(real_dataset_for(cfg.model, ROOT / "data"), "test")
+    test = load_real(real_dataset_for(cfg, ROOT / "data"), "test")
     for cat in ("chair", "lamp", "shelf", "bed"):
         i = int(np.nonzero(test["category"] == CATEGORY_NAMES.index(cat))[0][0])
         view = int(np.argmax(test["background"][i] == "white"))

@@ -35,7 +35,7 @@ SIZE = 128
 
 def main() -> None:
     cfg, _, _ = load_networks(ROOT / "runs/cpu/checkpoint.pt")
-    folder = real_dataset_for(cfg.model, ROOT / "data")
+    folder = real_dataset_for(cfg, ROOT / "data")
     test, wide = load_real(folder, "test"), wide_photos(folder, "test")["images"]
     tiles, labels = [], []
     with TestClient(create_app(Settings(bundle_dir=BUNDLE, mesh_workers=0))) as c:

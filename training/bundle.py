@@ -85,7 +85,7 @@ def write_bundle(
     test = load_split(build(DATA_PRESETS[cfg.data], data_root), "test")
     real_manifest, real_test = None, None
     if cfg.real_fraction > 0:
-        real_folder = real_dataset_for(cfg.model, data_root, nonfree=cfg.real_nonfree)
+        real_folder = real_dataset_for(cfg, data_root)
         real_manifest = json.loads((real_folder / "real_manifest.json").read_text())
         real_test = load_real(real_folder, "test")
     previews = write_previews(

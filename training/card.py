@@ -226,10 +226,10 @@ def _real_data_lines(manifest: dict | None, cfg) -> list[str]:
     for pkg, licences in sorted(by_pkg.items()):
         n = sum(1 for m in models if m["package"] == pkg)
         lines.append(f"| {pkg} | {n} | {'; '.join(sorted(licences))} |")
-    cc_by: dict[str, list[str]] = {}
+    credited: dict[str, list[str]] = {}
     for m in models:
         if any(k in m["licence"] for k in ATTRIBUTION_LICENCES):
-            cc_by.setdefault(m["creator"], []).append(m["name"])
+            credited.setdefault(m["creator"], []).append(m["name"])
     lines += [
         "",
         "Per-category counts: "
@@ -243,7 +243,7 @@ def _real_data_lines(manifest: dict | None, cfg) -> list[str]:
         "and the Free Art License 1.3, a copyleft licence, from the sweethome3d-furniture "
         "packages; by creator): "
         + "; ".join(
-            f"{who} ({', '.join(sorted(set(names)))})" for who, names in sorted(cc_by.items())
+            f"{who} ({', '.join(sorted(set(names)))})" for who, names in sorted(credited.items())
         )
         + ". Full provenance of every model (package, file, creator, licence, split) is in the "
         "dataset's `real_manifest.json`, written by `python -m training data --source real`.",

@@ -321,9 +321,7 @@ def evaluate(
             seed=seed,
             image_threshold=image_best,
             bank_categories=bank_cats,
-            wide=wide_photos(
-                real_dataset_for(cfg.model, data_root, nonfree=cfg.real_nonfree), "test"
-            )["images"]
+            wide=wide_photos(real_dataset_for(cfg, data_root), "test")["images"]
             if "S" in nets
             else None,
             **common,
@@ -382,7 +380,7 @@ def _real_splits(cfg, data_root: Path) -> dict[str, dict[str, np.ndarray]]:
         empty = {"voxels": np.zeros((0, r, r, r), np.uint8), "category": np.zeros(0, np.int16),
                  "attrs": np.zeros((0, len(attribute_names())), np.float32)}  # fmt: skip
         return {"train": empty, "val": empty, "test": empty}
-    folder = real_dataset_for(cfg.model, data_root, nonfree=cfg.real_nonfree)
+    folder = real_dataset_for(cfg, data_root)
     return {s: load_real(folder, s) for s in ("train", "val", "test")}
 
 

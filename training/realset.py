@@ -33,13 +33,13 @@ import numpy as np
 
 from app.voxelize import ShapeFileError
 from training.realdata import assign_splits, drop_duplicates, load_scene, voxelize_mesh
-from training.realsources import PACKAGES, SH3D_NONFREE, SH3D_ROOT, RealModel, find_models
+from training.realsources import SH3D_NONFREE, SH3D_ROOT, RealModel, find_models, source_packages
 from training.shapes import CATEGORY_NAMES
 
 log = logging.getLogger(__name__)
 # everything the command needs from Debian: the models, AC3D conversion, headless OpenGL,
 # and the held-out photographs for evaluation backgrounds
-APT_PACKAGES = (*PACKAGES, "assimp-utils", "libosmesa6", "mate-backgrounds")
+TOOL_PACKAGES = ("assimp-utils", "libosmesa6", "mate-backgrounds")
 REAL_DATA_VERSION = 1  # bump when conversion, voxelisation or rendering changes
 WIDE_VIEWS = 4  # wide photographs per held-out model (evaluation only: wide_photos)
 
@@ -62,7 +62,7 @@ class RealConfig:
 
 def install_packages(nonfree: bool = False) -> None:
     """apt-get the Debian packages the real data needs (root only; otherwise say what to run)."""
-    wanted = (*APT_PACKAGES, SH3D_NONFREE) if nonfree else APT_PACKAGES
+    wanted = (*source_packages(nonfree), *TOOL_PACKAGES)
     missing = [
         p for p in wanted if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0
     ]
@@ -75,9 +75,9 @@ def install_packages(nonfree: bool = False) -> None:
         )
     log.info("installing %s", " ".join(missing))
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     main = [p for p in missing if p != SH3D_NONFREE]
     if main:
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
         subprocess.run(["apt-get", "install", "-y", "-qq", *main], check=True, env=env)
     if SH3D_NONFREE in missing:
         _install_from_non_free(SH3D_NONFREE, env)
@@ -230,7 +230,7 @@ def build_real(
     manifest = {
         "key": cfg.key(),
         "config": asdict(cfg),
-        "packages": [*PACKAGES, SH3D_NONFREE] if cfg.nonfree else list(PACKAGES),
+        "packages": list(source_packages(cfg.nonfree)),
         "models": [{**m.to_dict(), "split": splits[m.uid], "row": i} for i, m in enumerate(models)],
         "counts": {
             s: {
@@ -247,12 +247,11 @@ def build_real(
     return out
 
 
-def real_dataset_for(
-    model_cfg, data_root: Path, *, install: bool = True, nonfree: bool = False
-) -> Path:
-    """The real dataset at a model's voxel resolution and image size (built or reused)."""
+def real_dataset_for(cfg, data_root: Path, *, install: bool = True) -> Path:
+    """The real dataset a run (TrainConfig) trains on: at its voxel resolution and image size,
+    with the sources it chose (built or reused)."""
     real_cfg = RealConfig(
-        resolution=model_cfg.resolution, image_size=model_cfg.image_size, nonfree=nonfree
+        resolution=cfg.model.resolution, image_size=cfg.model.image_size, nonfree=cfg.real_nonfree
     )
     return build_real(real_cfg, data_root, install=install)
 

@@ -205,10 +205,14 @@ def torcs_models(root: Path = TORCS_ROOT) -> list[RealModel]:
     return _game_models(files, root, "torcs-data", "car", "TORCS contributors", licence, "+x")
 
 
+def source_packages(nonfree: bool = False) -> tuple[str, ...]:
+    """The Debian packages the real models come from, the opt-in non-free one last."""
+    return (*PACKAGES, SH3D_NONFREE) if nonfree else PACKAGES
+
+
 def find_models(nonfree: bool = False) -> list[RealModel]:
     """Every labelled model of the installed training packages, in a stable order."""
-    packages = (*PACKAGES, SH3D_NONFREE) if nonfree else PACKAGES
-    missing = [pkg for pkg in packages if not (DPKG_INFO / f"{pkg}.list").is_file()]
+    missing = [pkg for pkg in source_packages(nonfree) if not (DPKG_INFO / f"{pkg}.list").is_file()]
     if missing:
         raise FileNotFoundError(
             f"Debian packages not installed: {', '.join(missing)} "

@@ -259,7 +259,7 @@ def train_for_run(
     parts = {"procedural": flat(load_split(folder, "train"))}
     val = flat(load_split(folder, "val"))
     if cfg.real_fraction > 0:
-        real = real_dataset_for(cfg.model, data_root, nonfree=cfg.real_nonfree)
+        real = real_dataset_for(cfg, data_root)
         parts["real"], val = flat(load_real(real, "train")), flat(load_real(real, "val"))
     seg_cfg = SegmenterConfig(size=cfg.model.image_size)
     if steps:

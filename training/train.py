@@ -286,9 +286,7 @@ def train(
     folder = build(DATA_PRESETS[cfg.data], data_root)
     real_folder = None
     if cfg.real_fraction > 0:
-        real_folder = real_dataset_for(
-            cfg.model, data_root, install=rank == 0, nonfree=cfg.real_nonfree
-        )
+        real_folder = real_dataset_for(cfg, data_root, install=rank == 0)
     ties = any(s.tie_attributes > 0 for s in cfg.stages)
     data = _Data(folder, real_folder, cfg.real_fraction, ties=ties)
     # 3. networks and optimisers
