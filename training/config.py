@@ -46,6 +46,8 @@ class Stage:
     # beta1 0.5 the first updates of a new loss were ~16x the learning rate (recon 0.025 -> 0.30
     # within 10 steps of the tie stage)
     reset_optimisers: bool = False
+    # samples per step in this stage (0: the run's batch_size); a GPU stage takes more per step
+    batch_size: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in STAGE_MODES:

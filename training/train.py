@@ -287,7 +287,9 @@ def train(
     real_folder = None
     if cfg.real_fraction > 0:
         real_folder = real_dataset_for(cfg, data_root, install=rank == 0)
-    ties = any(s.tie_attributes > 0 for s in cfg.stages)
+    # counterfactual grids only while a tie stage is still to come (not for a run resumed past them)
+    first = cfg.stage_at(state["step"])[0] if state is not None else 0
+    ties = any(s.tie_attributes > 0 for s in cfg.stages[first:])
     data = _Data(folder, real_folder, cfg.real_fraction, ties=ties)
     # 3. networks and optimisers
     nets = build_networks(cfg.model, seed=cfg.seed)
@@ -320,7 +322,6 @@ def train(
     G, D, E, V = wrapped["G"], wrapped["D"], wrapped["E"], wrapped["V"]
     scaler_d = torch.amp.GradScaler("cuda", enabled=amp)
     scaler_g = torch.amp.GradScaler("cuda", enabled=amp)
-    b = cfg.batch_size // world  # per-process batch
     end = cfg.total_steps if stop_after is None else min(cfg.total_steps, step + stop_after)
     run_dir.mkdir(parents=True, exist_ok=True)
     log_file = _open_log(run_dir / "log.csv") if rank == 0 else None
@@ -336,9 +337,12 @@ def train(
         if stage.reset_optimisers and step == cfg.stage_start(index):
             for o in (opt_g, opt_e):
                 o.state.clear()
-        for o, lr in ((opt_g, stage.lr_g), (opt_e, stage.lr_e), (opt_d, stage.lr_d)):
-            for group in o.param_groups:
+        # prototype stages step opt_p (E's trunk and head) at the stage's lr_e too
+        for o, lr in ((opt_g, stage.lr_g), (opt_e, stage.lr_e), (opt_d, stage.lr_d),
+                      (opt_p, stage.lr_e)):  # fmt: skip
+            for group in o.param_groups if o is not None else ():
                 group["lr"] = lr
+        b = (stage.batch_size or cfg.batch_size) // world  # per-process batch
         rng = np.random.default_rng([cfg.seed, step, rank])
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         # 1. batch

@@ -147,3 +147,20 @@ def test_a_stage_training_v_after_the_prototype_stages_re_encodes_the_bank(
     expected = prototypes.choose_bank(nets["V"], [grids], 8, cfg.seed, torch.device("cpu"))
     assert torch.allclose(nets["E"].proto.bank, expected, atol=1e-5)
     assert not torch.allclose(bank_before, expected, atol=1e-3)
+
+
+def test_a_run_resumed_past_its_tie_stages_needs_no_counterfactual_grids(
+    tmp_path: Path, tiny_data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Continuing a finished recipe (a longer prototype stage, on a machine that never built
+    the counterfactual grids) must not make them: they serve tie stages alone."""
+    cfg = _tie_cfg(1.0)
+    cfg = dataclasses.replace(cfg, stages=(*cfg.stages, Stage("after", 5, mode="voxel")))
+    train(cfg, run_dir=tmp_path, data_root=tiny_data_root, stop_after=40)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("counterfactual grids read after the tie stages")
+
+    monkeypatch.setattr(attributes, "counterfactuals", refuse)
+    done = train(cfg, run_dir=tmp_path, data_root=tiny_data_root, resume=True)
+    assert torch.load(done, weights_only=False)["step"] == cfg.total_steps

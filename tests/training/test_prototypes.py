@@ -138,6 +138,29 @@ def test_prototype_stage_fits_only_e_and_answers_with_a_blend_of_the_bank(
     assert torch.isfinite(logvar).all()
 
 
+def test_a_prototype_stage_steps_at_its_own_learning_rate(
+    tmp_path: Path, tiny_data_root: Path
+) -> None:
+    """opt_p (E's trunk and head) once kept its construction rate, 1e-3, whatever lr_e a
+    prototype stage named: a stage at rate 0 must leave E's weights as they were, where the
+    same stage at its usual rate moves them."""
+    cfg = _proto_cfg(steps=5)
+    weights = [n for n, _ in build(cfg.model, seed=0)["E"].named_parameters()]
+    moved = {}
+    for lr in (0.0, cfg.stages[1].lr_e):
+        run = dataclasses.replace(
+            cfg, stages=(cfg.stages[0], dataclasses.replace(cfg.stages[1], lr_e=lr))
+        )
+        d = tmp_path / str(lr)
+        voxel = train(run, run_dir=d, data_root=tiny_data_root, stop_after=60)
+        before = torch.load(voxel, weights_only=False)["nets"]["E"]
+        after = torch.load(
+            train(run, run_dir=d, data_root=tiny_data_root, resume=True), weights_only=False
+        )["nets"]["E"]
+        moved[lr] = [n for n in weights if not torch.equal(before[n], after[n])]
+    assert moved[0.0] == [] and moved[cfg.stages[1].lr_e]
+
+
 def test_a_prototype_stage_needs_a_head() -> None:
     tiny = PRESETS["tiny"]
     with pytest.raises(ValueError, match="e_prototypes"):

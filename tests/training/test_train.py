@@ -108,6 +108,25 @@ def test_image_stage_fits_only_the_image_encoder(tmp_path: Path, tiny_data_root:
     assert loss(after) < loss(tmp_path / "before.pt")
 
 
+def test_a_stage_may_take_its_own_batch_size(
+    tmp_path: Path, tiny_data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.train as train_module
+
+    sizes: list[int] = []
+    draw = train_module._Data.batch
+
+    def spy(self, rng, size):
+        sizes.append(size)
+        return draw(self, rng, size)
+
+    monkeypatch.setattr(train_module._Data, "batch", spy)
+    stages = (Stage("v", 2, mode="voxel"), Stage("wide", 2, mode="voxel", batch_size=12))
+    train(dataclasses.replace(PRESETS["tiny"], stages=stages), run_dir=tmp_path,
+          data_root=tiny_data_root)  # fmt: skip
+    assert sizes == [PRESETS["tiny"].batch_size] * 2 + [12] * 2
+
+
 def test_resume_continues_exactly(tmp_path: Path, tiny_data_root: Path) -> None:
     cfg = PRESETS["tiny"]
     full = train(cfg, run_dir=tmp_path / "full", data_root=tiny_data_root)
