@@ -191,6 +191,9 @@ PRESETS: dict[str, TrainConfig] = {
                   reset_optimisers=True),
             # then a lower rate with the tie at a fifth of its weight, so reconstruction recovers
             Stage("tie-settle", 600, lr_g=1e-4, lr_e=1e-4, mode="voxel", tie_attributes=0.2),
+            # Tried after 3.10.1 on a lent H100, not kept: the finished run continued by 13,500
+            # more prototype steps at batch 128 (Stage.batch_size): real validation +0.018 over
+            # that run, level with 3.10.1; the encoder is not short of steps (model_history)
             # Tried after 3.10.1, not kept: one run from scratch with the tie stages before the
             # image stages, no image-more and a 1,000-step segmenter: 145 min (within 2.5 h), but
             # real validation white/plain 0.397 -> 0.383, photographs 0.376 -> 0.353 (README)
