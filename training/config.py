@@ -54,6 +54,8 @@ class Stage:
             raise ValueError(f"stage {self.name!r}: mode must be one of {STAGE_MODES}")
         if self.mode in ("image", "prototype") and self.adversarial > 0:
             raise ValueError(f"stage {self.name!r}: an {self.mode} stage has no adversarial term")
+        if self.batch_size < 0:
+            raise ValueError(f"stage {self.name!r}: batch_size must be 0 (the run's) or more")
         if self.mode in ("image", "prototype") and self.tie_attributes > 0:
             raise ValueError(f"stage {self.name!r}: an {self.mode} stage does not train V or G")
 

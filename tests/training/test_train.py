@@ -125,6 +125,8 @@ def test_a_stage_may_take_its_own_batch_size(
     train(dataclasses.replace(PRESETS["tiny"], stages=stages), run_dir=tmp_path,
           data_root=tiny_data_root)  # fmt: skip
     assert sizes == [PRESETS["tiny"].batch_size] * 2 + [12] * 2
+    with pytest.raises(ValueError, match="batch_size"):
+        Stage("bad", 2, batch_size=-1)
 
 
 def test_resume_continues_exactly(tmp_path: Path, tiny_data_root: Path) -> None:
