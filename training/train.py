@@ -337,11 +337,12 @@ def train(
         if stage.reset_optimisers and step == cfg.stage_start(index):
             for o in (opt_g, opt_e):
                 o.state.clear()
-        # prototype stages step opt_p (E's trunk and head) at the stage's lr_e too
-        for o, lr in ((opt_g, stage.lr_g), (opt_e, stage.lr_e), (opt_d, stage.lr_d),
-                      (opt_p, stage.lr_e)):  # fmt: skip
-            for group in o.param_groups if o is not None else ():
-                group["lr"] = lr
+        # every optimiser the run has takes its rate from the stage (opt_p, E's trunk and head
+        # in prototype stages, at lr_e: leaving one out once kept it at its construction rate)
+        rates = {"opt_g": stage.lr_g, "opt_e": stage.lr_e, "opt_d": stage.lr_d, "opt_p": stage.lr_e}
+        for k, o in optimisers.items():
+            for group in o.param_groups:
+                group["lr"] = rates[k]
         b = (stage.batch_size or cfg.batch_size) // world  # per-process batch
         rng = np.random.default_rng([cfg.seed, step, rank])
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
