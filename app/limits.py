@@ -2,6 +2,10 @@
 
 - BodyLimit: 413 before the body is buffered (a declared Content-Length over the limit is
   refused at once; a chunked body is counted as it streams and cut off when it passes it);
+- BodyFirst: an API request's body is read whole, within a time limit (408 past it), before
+  the request is admitted: a client that sends headers and trickles its body holds no slot;
+- JsonBodyLimits: a JSON body's size and its count of objects and arrays bounded before it is
+  parsed (parsing and validating run in the event loop);
 - InFlightLimit: 503 + Retry-After past a number of API requests in progress;
 - RequestDeadline: 504 when a whole API request outlives its deadline;
 - UnversionedAliases: /sample -> /v1/sample, and so on.
@@ -81,6 +85,119 @@ class BodyLimit:
             await self._reject(send)
 
 
+class BodyFirst:
+    """Reads an API request's whole body before passing the request on, within ``timeout_s``
+    (then 408, and the connection closes). What runs inside — admission (InFlightLimit), the
+    deadline, the handler — starts with the body in hand, so that 64 clients sending headers
+    and then a few bytes can no longer hold every in-flight slot. BodyLimit, outside, bounds
+    how much one request buffers."""
+
+    def __init__(self, app: ASGIApp, *, timeout_s: float, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        break  # gone (or cut off by BodyLimit, which answers): nothing to serve
+                    chunks.append(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            detail = (
+                f"the request body did not arrive within {self.timeout_s:g} s "
+                "(GAN3D_BODY_TIMEOUT_S); send it at once"
+            )
+            await send_problem(send, 408, "Request timeout", detail, [(b"connection", b"close")])
+            return
+        if message["type"] == "http.disconnect":
+            await self.app(scope, _disconnected, send)
+            return
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # a later read waits for the disconnect
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _disconnected() -> Message:
+    return {"type": "http.disconnect"}
+
+
+class JsonBodyLimits:
+    """A JSON API body over ``max_bytes`` is 413; one with more than ``max_containers`` objects
+    and arrays is 422 — both before it is parsed. The JSON parser and validation run in the
+    event loop, where 6 MB of nested references took 0.16 s just to parse and 3.5 million
+    strings 49 s to refuse. A request at the latent limit (256 latents of 200 numbers) is about
+    1.1 MB in some 800 containers. Brackets inside strings are counted too (a cheap count of
+    the bytes, not a parse): a request can only be refused early by them, never admitted."""
+
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, max_containers: int, prefix: str = "/v1/"
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_containers = max_containers
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers", [])) if scope["type"] == "http" else {}
+        kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if not (
+            scope["type"] == "http"
+            and scope["path"].startswith(self.prefix)
+            and (kind == b"application/json" or kind.endswith(b"+json"))
+        ):
+            await self.app(scope, receive, send)
+            return
+        chunks = []  # BodyFirst, outside, hands the whole body over in one message
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if len(body) > self.max_bytes:
+            detail = (
+                f"the JSON body is {len(body)} bytes; at most {self.max_bytes} "
+                "(GAN3D_MAX_JSON_BYTES): ask for fewer latents per request"
+            )
+            await send_problem(send, 413, "Payload too large", detail)
+            return
+        containers = body.count(b"{") + body.count(b"[")
+        if containers > self.max_containers:
+            detail = (
+                f"the JSON body has {containers} objects and arrays; at most "
+                f"{self.max_containers}: split the request"
+            )
+            await send_problem(send, 422, "Invalid request", detail)
+            return
+        first = True
+
+        async def replay() -> Message:
+            nonlocal first
+            if first and message["type"] == "http.request":
+                first = False
+                return {"type": "http.request", "body": body, "more_body": False}
+            return message if first else await receive()
+
+        await self.app(scope, replay, send)
+
+
 class UnversionedAliases:
     """The design card's unversioned paths (POST /sample, /reconstruct, ...) as aliases of
     /v1/...: the path is rewritten before anything else sees it, so behaviour, limits, auth
@@ -100,7 +217,8 @@ class UnversionedAliases:
 
 class InFlightLimit:
     """Load shedding before any work: past ``max_in_flight`` API requests being served, a new
-    one waits up to ``wait_s`` for a slot (idle: no body read, nothing validated), then is
+    one waits up to ``wait_s`` for a slot (idle: nothing validated; BodyFirst, outside, has
+    read the body), then is
     answered 503 + Retry-After. Health, metrics and static files are never shed. (Refusing only
     at the model queue let overload spend the CPU on parsing requests that were then refused;
     refusing at once let clients that retry at once spend it on a storm of 503s: at 10x capacity
@@ -145,10 +263,11 @@ class InFlightLimit:
 
 
 class RequestDeadline:
-    """The whole API request — reading the body, queueing, inference, meshing, encoding —
-    within ``seconds``: past it, a response not yet started is answered 504 and the handler is
-    cancelled. (The engine's own deadline covers queue + inference only.) Meshing already
-    running in a worker thread finishes there, but nobody waits for it; the work cap bounds it."""
+    """The whole API request once its body has arrived (BodyFirst) — queueing, inference,
+    meshing, encoding — within ``seconds``: past it, a response not yet started is answered
+    504 and the handler is cancelled. (The engine's own deadline covers queue + inference
+    only.) Meshing already running in a worker thread finishes there, but nobody waits for it;
+    the work cap bounds it."""
 
     def __init__(self, app: ASGIApp, *, seconds: float, prefix: str = "/v1/") -> None:
         self.app = app

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match, Mount
 from starlette.types import Scope
 
-from app import errors
+from app import errors, memory
 from app.bundle import BundleError, Manifest, verify
 from app.cache import ByteLRU
 from app.cpus import available_cores, quota_cores
@@ -27,7 +27,14 @@ from app.directions import Directions
 from app.engine import BatchingConfig, Engine
 from app.errors import ProblemCORS
 from app.latents import Concepts, LatentSpace, MixturePrior
-from app.limits import BodyLimit, InFlightLimit, RequestDeadline, UnversionedAliases
+from app.limits import (
+    BodyFirst,
+    BodyLimit,
+    InFlightLimit,
+    JsonBodyLimits,
+    RequestDeadline,
+    UnversionedAliases,
+)
 from app.meshpool import MeshPool, default_workers
 from app.observability import API_PREFIX, Metrics, RequestContext, csp_with_inline_scripts
 from app.prototypes import Prototypes
@@ -101,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        memory.tune()  # freed buffers go back to the system (app/memory.py)
         try:
             state.loaded = _load(settings)
             state.loaded.engine.start()
@@ -140,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gan3d = state
     app.state.settings = settings
     app.state.shape_cache = ByteLRU(settings.shape_cache_bytes)
+    app.state.image_slots = asyncio.Semaphore(settings.image_workers)
     errors.install(app)
     metrics = Metrics()
     app.state.metrics = metrics
@@ -147,6 +156,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         InFlightLimit, max_in_flight=settings.max_in_flight, wait_s=settings.admission_wait_s
     )  # inside: logged
+    app.add_middleware(
+        JsonBodyLimits,
+        max_bytes=settings.max_json_bytes,
+        max_containers=settings.max_json_containers,
+    )  # outside admission, like BodyFirst: a refused or slow body takes no slot
+    app.add_middleware(BodyFirst, timeout_s=settings.body_timeout_s)
     app.add_middleware(RequestContext, metrics=metrics, api_key=settings.api_key)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     if settings.cors_origins:  # outside the limits and auth: their 401/413/503 carry CORS too

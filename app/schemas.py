@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from app.latents import MAX_SEED
@@ -22,6 +22,12 @@ MAX_TERMS = 16
 MAX_EXEMPLARS = 32
 MAX_EDITS = 8
 MAX_LATENTS = 256  # latent references (seeds, latents, concepts) one request may resolve
+# numbers in one latent: the served bundle's size is checked when it is resolved (app/latents.py);
+# this bound only keeps validation's work small (a 3.5-million-item latent once stalled the
+# event loop for 49 s, one validation error per item)
+MAX_LATENT_SIZE = 1024
+# a mean_of tree is counted before it is validated, up to this many leaves (then "more than")
+MAX_COUNTED_LEAVES = 4 * MAX_LATENTS
 # meshing work one request may ask for: shapes x upsample^3 (a 32^3 shape at upsample 2 is 8)
 MAX_MESH_WORK = 512
 
@@ -71,6 +77,34 @@ class Output(_Body):
     )
 
 
+def count_raw_leaves(refs: list, most: int = MAX_COUNTED_LEAVES) -> int:
+    """Leaf references among raw JSON reference objects ``refs`` (a mean_of counts its leaves;
+    anything else is one), counted before validation, without recursion, and only up to a
+    little past ``most``: it returns ``most`` + 1 or more when there are more."""
+    stack, leaves, visited = list(refs[: most + 1]), 0, 0
+    while stack and leaves <= most:
+        node, visited = stack.pop(), visited + 1
+        if visited > 4 * most:  # internal nodes of a tree with few leaves: too large anyway
+            return most + 1
+        children = node.get("mean_of") if isinstance(node, dict) else None
+        if isinstance(children, list) and children:
+            stack.extend(children[: most + 1])
+        else:
+            leaves += 1
+    return leaves
+
+
+def _check_raw_total(refs: list) -> None:
+    """The latent limit on the raw body, before a wide mean_of tree is validated (524,288
+    leaves once took 3.3 s of the event loop to refuse)."""
+    total = count_raw_leaves(refs)
+    if total > MAX_LATENTS:
+        named = f"more than {MAX_COUNTED_LEAVES}" if total > MAX_COUNTED_LEAVES else str(total)
+        raise ValueError(
+            f"the request names {named} latents (mean_of leaves included); at most {MAX_LATENTS}"
+        )
+
+
 class LatentRef(_Body):
     """Exactly one of: a seed, a latent, a named concept, or the mean of several exemplars."""
 
@@ -85,12 +119,26 @@ class LatentRef(_Body):
 
     # not nullable (the one-of rule counts keys): null is refused, as the schema says
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | SkipJsonSchema[None] = None
-    latent: list[float] | SkipJsonSchema[None] = None
+    latent: Annotated[list[float], Field(max_length=MAX_LATENT_SIZE)] | SkipJsonSchema[None] = None
     concept: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     mean_of: (
         Annotated[list[LatentRef], Field(min_length=1, max_length=MAX_EXEMPLARS)]
         | SkipJsonSchema[None]
     ) = None
+
+    @field_validator("latent", mode="before")
+    @classmethod
+    def _numbers_only(cls, value: object) -> object:
+        """A latent's items, checked in one pass before pydantic validates them: a bad list is
+        one problem naming the first bad item, not one problem per item."""
+        if isinstance(value, list):
+            if len(value) > MAX_LATENT_SIZE:
+                raise ValueError(f"{len(value)} numbers; a latent has at most {MAX_LATENT_SIZE}")
+            for i, v in enumerate(value):
+                if type(v) not in (int, float):  # bool is a subclass of int: not a number here
+                    kind = "null" if v is None else type(v).__name__
+                    raise ValueError(f"item {i} is {kind}; a latent is a list of numbers")
+        return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> LatentRef:
@@ -112,7 +160,10 @@ class SampleRequest(_Body):
     n: int = Field(default=1, ge=1, le=MAX_SAMPLES)
     seeds: list[int] | None = Field(default=None, min_length=1, max_length=MAX_SAMPLES)
     concept: str | None = Field(
-        default=None, min_length=1, description="sample around this concept's latent"
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="sample around this concept's latent",
     )
     temperature: float = Field(default=1.0, gt=0, le=3, description="scale of the prior std")
     source: Source = Field(
@@ -140,6 +191,13 @@ class InterpolateRequest(_Body):
     steps: int = Field(default=8, ge=1, le=MAX_STEPS, description="frames per segment")
     method: Literal["slerp", "lerp"] = "slerp"
     output: Output = Output()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _raw_latent_limit(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("keyframes"), list):
+            _check_raw_total(data["keyframes"])
+        return data
 
     @model_validator(mode="after")
     def _frame_limit(self) -> InterpolateRequest:
@@ -187,6 +245,14 @@ class ArithmeticRequest(_Body):
     terms: list[Term] = Field(min_length=1, max_length=MAX_TERMS)
     output: Output = Output()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _raw_latent_limit(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("terms"), list):
+            terms = data["terms"][: MAX_TERMS + 1]  # a longer list is refused anyway
+            _check_raw_total([t.get("ref") for t in terms if isinstance(t, dict)])
+        return data
+
     @model_validator(mode="after")
     def _latent_limit(self) -> ArithmeticRequest:
         _check_total([t.ref for t in self.terms])
@@ -205,6 +271,13 @@ class EditRequest(_Body):
         default=None, ge=1, le=MAX_STEPS, description="also return the path: steps + 1 frames"
     )
     output: Output = Output()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _raw_latent_limit(cls, data: object) -> object:
+        if isinstance(data, dict):
+            _check_raw_total([data.get("start")])
+        return data
 
     @model_validator(mode="after")
     def _limits(self) -> EditRequest:

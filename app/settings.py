@@ -49,6 +49,19 @@ class Settings(BaseSettings):
     shape_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # body limit -> 413
     max_image_pixels: int = Field(default=16_000_000, ge=1)  # decoded image limit -> 400
+    # JSON bodies are parsed and validated in the event loop: bounded before parsing (413 / 422;
+    # a request of 256 latents of 200 numbers is about 1.1 MB in some 800 objects and arrays)
+    max_json_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_json_containers: int = Field(default=4096, ge=16)
+    # an API request's body must arrive whole within this long (408); only then does it take
+    # an in-flight slot, so slow or stalled bodies cannot hold them
+    body_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # bytes one response may carry, estimated before meshing from the shapes' surfaces (422
+    # saying what to lower) and checked again on the encoded files
+    max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # photos decoded and framed at once (each needs up to ~100 MB while it is worked on); more
+    # wait for their turn
+    image_workers: int = Field(default=2, ge=1, le=64)
     cors_origins: list[str] = []  # allowed browser origins (JSON list); empty = no CORS
     api_key: str | None = None  # when set, /v1/* requires it in the X-API-Key header
     json_logs: bool = True  # one JSON object per log line (request id included)

@@ -23,6 +23,14 @@ READY_WITHIN_S = 180
 @contextmanager
 def shipped_service(**env: str) -> Iterator[str]:
     """-> the base URL once /health/ready answers 200; ``env`` adds GAN3D_* settings."""
+    with service(**env) as (url, _):
+        yield url
+
+
+@contextmanager
+def service(**env: str) -> Iterator[tuple[str, int]]:
+    """:func:`shipped_service`, yielding (base URL, the server's process id); ``env`` may name
+    another bundle (GAN3D_BUNDLE_DIR)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -46,7 +54,7 @@ def shipped_service(**env: str) -> Iterator[str]:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError(f"the service did not become ready in {READY_WITHIN_S} s")
             time.sleep(0.1)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -51,5 +51,11 @@ async def edit(body: EditRequest, loaded: LoadedDep, settings: SettingsDep) -> R
     if body.steps is not None:
         out = out.model_copy(update={"envelope": True})  # frames always come as a list
     return await shapes_response(
-        probs, z, out, mesher=loaded.mesher, threshold=threshold, name="edit"
+        probs,
+        z,
+        out,
+        mesher=loaded.mesher,
+        max_bytes=settings.max_response_bytes,
+        threshold=threshold,
+        name="edit",
     )

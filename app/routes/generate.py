@@ -50,7 +50,13 @@ async def sample(body: SampleRequest, loaded: LoadedDep, settings: SettingsDep) 
     probs = await loaded.engine.generate(z, settings.request_timeout_s)
     threshold = body.output.threshold or m.threshold
     return await shapes_response(
-        probs, z, body.output, mesher=loaded.mesher, threshold=threshold, seeds=seeds
+        probs,
+        z,
+        body.output,
+        mesher=loaded.mesher,
+        max_bytes=settings.max_response_bytes,
+        threshold=threshold,
+        seeds=seeds,
     )
 
 
@@ -65,7 +71,13 @@ async def interpolate(
     threshold = body.output.threshold or m.threshold
     out = body.output.model_copy(update={"envelope": True})  # frames always come as a list
     return await shapes_response(
-        probs, z, out, mesher=loaded.mesher, threshold=threshold, name="frame"
+        probs,
+        z,
+        out,
+        mesher=loaded.mesher,
+        max_bytes=settings.max_response_bytes,
+        threshold=threshold,
+        name="frame",
     )
 
 
@@ -81,7 +93,13 @@ async def arithmetic(body: ArithmeticRequest, loaded: LoadedDep, settings: Setti
     probs = await loaded.engine.generate(z, settings.request_timeout_s)
     threshold = body.output.threshold or m.threshold
     return await shapes_response(
-        probs, z, body.output, mesher=loaded.mesher, threshold=threshold, name="arithmetic"
+        probs,
+        z,
+        body.output,
+        mesher=loaded.mesher,
+        max_bytes=settings.max_response_bytes,
+        threshold=threshold,
+        name="arithmetic",
     )
 
 

@@ -8,11 +8,12 @@ from typing import Annotated, Literal
 
 import numpy as np
 from anyio import from_thread
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from app import images, voxelize
+from app import images, memory, voxelize
+from app.bundle import ImageSpec
 from app.deps import LoadedDep, SettingsDep
 from app.errors import ApiError, validation_problem
 from app.fitting import DEFAULT_FIT_STEPS, MAX_FIT_STEPS, Adam
@@ -39,12 +40,22 @@ def _output(raw: str | None) -> Output:
         raise ApiError(422, "Invalid request", detail, **listed) from None
 
 
+def _framed(data: bytes, spec: ImageSpec, segment, *, max_pixels: int) -> tuple[np.ndarray, dict]:
+    """Upload bytes -> (the encoder's input [3, S, S] float32, framing info); then the memory
+    the photo took is given back (app/memory.py)."""
+    try:
+        return images.find_object(images.decode(data, max_pixels=max_pixels), spec, segment)
+    finally:
+        memory.trim()
+
+
 @router.post(
     "/reconstruct",
     responses=SHAPE_FILES,
     summary="an object photo (PNG/JPEG/WebP) -> its 3D shape + latent",
 )
 async def reconstruct(
+    request: Request,
     loaded: LoadedDep,
     settings: SettingsDep,
     image: Annotated[UploadFile, File(description="PNG, JPEG or WebP; alpha is used as the mask")],
@@ -84,9 +95,11 @@ async def reconstruct(
             prob = from_thread.run(loaded.engine.segment, x[None], settings.request_timeout_s)
             return prob[0]
 
-    try:
-        pic = await run_in_threadpool(images.decode, data, max_pixels=settings.max_image_pixels)
-        x, info = await run_in_threadpool(images.find_object, pic, m.image, segment)
+    try:  # at most GAN3D_IMAGE_WORKERS photos decoded and framed at once; the rest wait
+        async with request.app.state.image_slots:
+            x, info = await run_in_threadpool(
+                _framed, data, m.image, segment, max_pixels=settings.max_image_pixels
+            )
     except images.ImageInputError as e:
         raise ApiError(415 if "format" in str(e) else 400, "Bad image", str(e)) from None
     outs = await loaded.engine.encode_image(x[None], settings.request_timeout_s)
@@ -108,6 +121,7 @@ async def reconstruct(
         z,
         out,
         mesher=loaded.mesher,
+        max_bytes=settings.max_response_bytes,
         threshold=out.threshold or m.image_threshold or m.threshold,
         name="reconstruction",
         headers=seen,

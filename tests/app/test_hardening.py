@@ -498,13 +498,19 @@ def test_requests_take_json_types_as_the_schema_declares(client: TestClient) -> 
 
 
 def test_a_422_lists_the_first_problems_and_counts_them_all(client: TestClient) -> None:
-    # eight latents sent as strings were one problem per value: a 268 KB answer at z = 200
+    # a bad latent is one problem naming its first bad item (it was one problem per value:
+    # eight latents sent as strings were a 268 KB answer at z = 200)
     z = client.get("/v1/model").json()["latent"]["size"]
     body = {"keyframes": [{"latent": ["x"] * z} for _ in range(8)], "steps": 2}
     r = client.post("/v1/interpolate", json=body)
-    _problem(r, 422, "keyframes.0.latent", "more")
+    _problem(r, 422, "keyframes.0.latent", "item 0 is str", "a list of numbers")
+    assert r.json()["error_count"] == 8
+    # past MAX_REPORTED problems the rest are counted, not listed
+    terms = [{"weight": "heavy", "ref": {"latent": [None] * z}} for _ in range(16)]
+    r = client.post("/v1/arithmetic", json={"terms": terms})
+    _problem(r, 422, "terms.0.weight", "more")
     doc = r.json()
-    assert len(doc["errors"]) == 20 and doc["error_count"] >= 8 * z
+    assert len(doc["errors"]) == 20 and doc["error_count"] == 32
     assert doc["detail"].endswith(f"and {doc['error_count'] - 20} more")
     r = client.post("/v1/sample", json={"seeds": ["1"]})
     _problem(r, 422, "seeds")
