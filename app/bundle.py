@@ -34,7 +34,7 @@ FileRole = Literal[
     "segmenter",
     "concepts",  # .npz of named latent vectors
     "prior",  # .npz of a Gaussian mixture fitted to encoded training shapes (latent.prior)
-    "directions",  # .json of named edit directions (training/directions.py)
+    "directions",  # .json of named edit directions (training/export/directions.py)
     # .npz of the image encoder's prototype codes: bank [K, Z] float32, categories [K] str
     # (image.prototypes = K; the encoder then also outputs their logits)
     "prototypes",

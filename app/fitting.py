@@ -4,12 +4,12 @@ The voxel encoder's code is a one-shot guess: on real test meshes its decoded sh
 upload at IoU 0.68, while the same generator can reach 0.85 from a code fitted by gradient
 descent (real validation models, 300 steps). So when the bundle has a ``generator_gradient``
 graph (the gradient of the generator's reconstruction loss with respect to z, exported by
-training/export.py), /v1/encode starts from the encoder's code and takes Adam steps on it.
+training/export/onnx.py), /v1/encode starts from the encoder's code and takes Adam steps on it.
 
 Adam (Kingma & Ba, 2015), not plain gradient steps: the loss's gradient differs in scale from
 shape to shape and coordinate to coordinate. Written here in numpy (a few lines): the service
 runs no torch, and no maintained numpy optimiser is worth a dependency for one update rule.
-The evaluation (training/evaluate_real.py) fits with this same class, so the README's figure is
+The evaluation (training/evaluation/real.py) fits with this same class, so the README's figure is
 the service's.
 """
 

@@ -49,7 +49,7 @@ ALPHA_BACKGROUND = (128, 128, 128)  # transparent pixels become plain grey (seen
 # segmenter runs on a busy photo (find_object): the whole frame, then the square around what it
 # found while that square's side is under REFINE_BELOW of the last one's. Measured with 3.9.1's
 # networks on wide photographs of the real val models (the object 16-37% of the frame's side;
-# training/realset.py wide_photos): one look IoU 0.237, category 43%; two 0.270 / 52%; three
+# training/data/real_set.py wide_photos): one look IoU 0.237, category 43%; two 0.270 / 52%; three
 # 0.273 / 53% (0.6 instead of 0.8: 0.260). On the framed val photographs, where the first
 # square is the object's, the answer stays (0.363 -> 0.359, SE 0.004).
 SEGMENT_PASSES = 3

@@ -9,7 +9,7 @@ renders (bundle 3.4): the guessed-category blend scores IoU 0.322 / 0.300 on whi
 photographs vs 0.320 / 0.272 for the blend of all codes (paired by model +0.015, SE 0.003); the
 true category 0.352 / 0.344. ``ANY`` asks for the blend of all codes. (Since bundle 3.7 the
 encoder's logits are already the mean of the photo's and its mirror image's, inside the ONNX
-graph: training/prototypes.py, answer_logits.)"""
+graph: training/models/prototypes.py, answer_logits.)"""
 
 from __future__ import annotations
 

@@ -35,8 +35,8 @@ from app.meshpool import encode_one
 from app.prototypes import Prototypes
 from app.schemas import Output
 from app.settings import Settings
-from training.config import PRESETS
-from training.realset import load_real, real_dataset_for, wide_photos
+from training.data.real_set import load_real, real_dataset_for, wide_photos
+from training.engine.config import PRESETS
 
 KINDS = ("white/plain", "photograph", "wide photograph")
 

@@ -2,7 +2,7 @@
 
     python bench/train_memory_format.py        # prints a table (about 2 min on 2 cores)
 
-training/train.py puts the networks in channels-last memory on CPU (oneDNN's faster kernels);
+training/engine/train.py puts the networks in channels-last memory on CPU (oneDNN's faster kernels);
 this measures what that buys for each kind of step, on synthetic batches (only the networks
 are measured), alternating the two formats so that a machine whose speed drifts affects both.
 """
@@ -15,8 +15,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from training.config import PRESETS
-from training.networks import build, to_channels_last
+from training.engine.config import PRESETS
+from training.models.networks import build, to_channels_last
 
 B = 32
 LAYOUTS = ("contiguous", "channels-last")
@@ -27,12 +27,12 @@ def _nets(layout: str) -> dict[str, torch.nn.Module]:
     for n in nets.values():
         n.train()
     if layout == "channels-last":
-        to_channels_last(nets)  # as training/train.py does on CPU
+        to_channels_last(nets)  # as training/engine/train.py does on CPU
     return nets
 
 
 def _steps(nets: dict[str, torch.nn.Module]) -> dict:
-    """One closure per step kind (as training/train.py runs them; Adam steps left out)."""
+    """One closure per step kind (as training/engine/train.py runs them; Adam steps left out)."""
     cfg = PRESETS["cpu"].model
     r, s = cfg.resolution, cfg.image_size
     vox = (torch.rand(B, 1, r, r, r) < 0.1).float()

@@ -12,8 +12,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from training.config import PRESETS
-from training.networks import ModelConfig, build
+from training.engine.config import PRESETS
+from training.models.networks import ModelConfig, build
 
 E_SMALL = (32, 64, 128, 256)
 CANDIDATES = {

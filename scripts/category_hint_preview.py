@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 from app.main import create_app  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from training.preview import render_grid, save_png, tile  # noqa: E402
-from training.realset import load_real, real_dataset_for  # noqa: E402
-from training.shapes import CATEGORY_NAMES  # noqa: E402
-from training.train import load_networks  # noqa: E402
+from training.data.pictures import render_grid, save_png, tile  # noqa: E402
+from training.data.real_set import load_real, real_dataset_for  # noqa: E402
+from training.data.shapes import CATEGORY_NAMES  # noqa: E402
+from training.engine.checkpoint import load_networks  # noqa: E402
 
 BUNDLE = ROOT / "models/gan3d-cpu"
 SIZE = 96

@@ -16,9 +16,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from training.photo import Photographer  # noqa: E402
-from training.realdata import load_scene  # noqa: E402
-from training.realsources import RealModel  # noqa: E402
+from training.data.photo import Photographer  # noqa: E402
+from training.data.real_convert import load_scene  # noqa: E402
+from training.data.real_sources import RealModel  # noqa: E402
 
 PHOTO = "scopia/living_room_table/living_room_table.obj"  # a plain four-legged table
 MESH = "blendswap-cc-0/plasticChair/plasticChair.obj"  # a chair, public domain

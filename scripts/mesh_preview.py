@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from app.main import create_app  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from training.photo import _direction, _look_at  # noqa: E402
-from training.preview import save_png, tile  # noqa: E402
+from training.data.photo import _direction, _look_at  # noqa: E402
+from training.data.pictures import save_png, tile  # noqa: E402
 
 BUNDLE = ROOT / "models/gan3d-cpu"
 OLD = {"upsample": 2, "smooth_iterations": 0, "join_level": 1.0}  # the defaults up to 3.10

@@ -1,6 +1,6 @@
 """Write docs/wide_photos.png: wide photographs of real test-split models (never trained on),
 which nobody cropped to the object (the object spans a sixth to a third of the frame's side,
-on held-out photographs; training/realset.py, wide_photos), sent to the shipped service's
+on held-out photographs; training/data/real_set.py, wide_photos), sent to the shipped service's
 POST /v1/reconstruct; each answer rendered beside the model's own voxels.
 
     python scripts/wide_photo_preview.py   # needs the real data: python -m training data
@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 from app.main import create_app  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from training.preview import render_grid, save_png, tile  # noqa: E402
-from training.realset import load_real, real_dataset_for, wide_photos  # noqa: E402
-from training.shapes import CATEGORY_NAMES  # noqa: E402
-from training.train import load_networks  # noqa: E402
+from training.data.pictures import render_grid, save_png, tile  # noqa: E402
+from training.data.real_set import load_real, real_dataset_for, wide_photos  # noqa: E402
+from training.data.shapes import CATEGORY_NAMES  # noqa: E402
+from training.engine.checkpoint import load_networks  # noqa: E402
 
 BUNDLE = ROOT / "models/gan3d-cpu"
 SIZE = 128

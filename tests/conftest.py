@@ -22,7 +22,7 @@ def tiny_bundle(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The `tiny` procedural dataset, built once per test session."""
-    from training.dataset import DATA_PRESETS, build
+    from training.data.procedural import DATA_PRESETS, build
 
     root = tmp_path_factory.mktemp("data")
     build(DATA_PRESETS["tiny"], root, workers=1)

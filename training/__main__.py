@@ -16,14 +16,14 @@ TRAIN_EXTRA_MODULES = {"torch", "onnx", "onnxscript", "tqdm", "pyrender", "OpenG
 
 
 def _data(args: argparse.Namespace) -> None:
-    from training.config import PRESETS
-    from training.dataset import DATA_PRESETS, build
+    from training.data.procedural import DATA_PRESETS, build
+    from training.engine.config import PRESETS
 
     cfg = DATA_PRESETS[args.preset]
     # default: what the preset's training reads (cpu: procedural + real; tiny, paper: procedural)
     source = args.source or ("all" if PRESETS[args.preset].real_fraction > 0 else "procedural")
     if source in ("real", "all"):
-        from training.realset import RealConfig, build_real
+        from training.data.real_set import RealConfig, build_real
 
         real_cfg = RealConfig(
             resolution=cfg.resolution, image_size=cfg.image_size, nonfree=args.nonfree
@@ -42,14 +42,14 @@ def _data(args: argparse.Namespace) -> None:
     card = json.loads((out / "dataset_card.json").read_text())
     print(f"{out}: {card['samples']} samples, {card['samples_per_second']} samples/s")
     if args.preview:
-        from training.preview import dataset_preview
+        from training.data.pictures import dataset_preview
 
         print(dataset_preview(Path(args.preview), resolution=cfg.resolution))
 
 
 def _train(args: argparse.Namespace) -> None:
-    from training.config import PRESETS
-    from training.train import train
+    from training.engine.config import PRESETS
+    from training.engine.train import train
 
     run_dir = Path(args.run_dir or f"runs/{args.preset}")
     cfg = PRESETS[args.preset]
@@ -68,7 +68,7 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _segmenter(args: argparse.Namespace) -> None:
-    from training.segmenter import train_for_run
+    from training.engine.segmenter import train_for_run
 
     result = train_for_run(
         _checkpoint(args), data_root=Path(args.root), steps=args.steps, stop_after=args.stop_after
@@ -81,8 +81,8 @@ def _checkpoint(args: argparse.Namespace) -> Path:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from training.bundle import save_evaluation
-    from training.evaluate import evaluate
+    from training.evaluation.procedural import evaluate
+    from training.export.bundle import save_evaluation
 
     metrics, concepts, prior = evaluate(
         _checkpoint(args), data_root=Path(args.root), judge_steps=args.judge_steps
@@ -103,7 +103,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from training.bundle import load_evaluation, write_bundle
+    from training.export.bundle import load_evaluation, write_bundle
 
     run_dir = Path(args.run_dir)
     commands = [
@@ -130,7 +130,7 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _triton(args: argparse.Namespace) -> None:
-    from training.triton import write_repository
+    from training.export.triton import write_repository
 
     for path in write_repository(Path(args.bundle), Path(args.out)):
         print(path)

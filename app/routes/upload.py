@@ -18,6 +18,7 @@ from app.deps import LoadedDep, SettingsDep
 from app.errors import ApiError, validation_problem
 from app.fitting import DEFAULT_FIT_STEPS, MAX_FIT_STEPS, Adam
 from app.latents import LatentError
+from app.overlap import iou
 from app.prototypes import ANY
 from app.results import shapes_response
 from app.routes.openapi import COMMON, SHAPE_FILES, errors
@@ -209,8 +210,6 @@ async def encode(
             again = await engine.encode_voxels(decoded[:, None], left())
             z = z + FIXED_POINT_RATE * (code - again)
     fitted = (await engine.generate(z, left()))[0] > m.threshold
-    solid = grid.astype(bool)
-    union = int((fitted | solid).sum())
     return {
         "latent": [float(v) for v in z[0]],
         "resolution": r,
@@ -218,5 +217,5 @@ async def encode(
         "refine_steps": steps,
         "refine_method": "gradient" if gradient else "fixed-point",
         # how well the latent reproduces the upload: IoU of its decoded shape with the grid
-        "fit_iou": round(int((fitted & solid).sum()) / union, 4) if union else 1.0,
+        "fit_iou": round(float(iou(fitted[None], grid[None].astype(bool))[0]), 4),
     }

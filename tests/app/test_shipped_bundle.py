@@ -55,10 +55,10 @@ def test_every_concept_gives_a_nonempty_shape(client: TestClient) -> None:
 
 def test_held_out_renders_reconstruct_to_their_shapes(client: TestClient) -> None:
     """Fresh renders of test-split shapes (seeds never trained on) -> IoU with the truth."""
-    from training.dataset import SPLIT_SEED_BASE
-    from training.evaluate import iou
-    from training.shapes import CATEGORY_NAMES, make_shape
-    from training.shapes.render import render
+    from app.overlap import iou
+    from training.data.procedural import SPLIT_SEED_BASE
+    from training.data.shapes import CATEGORY_NAMES, make_shape
+    from training.data.shapes.render import render
 
     threshold = client.get("/v1/model").json()["threshold"]
     scores = []
@@ -84,8 +84,8 @@ def test_held_out_renders_reconstruct_to_their_shapes(client: TestClient) -> Non
 def test_a_real_mesh_round_trips_through_encode(client: TestClient) -> None:
     """examples/chair.obj (a real test-split chair, never trained on) -> /v1/encode -> its
     latent -> the shape: it comes back close to the upload's own voxels."""
+    from app.overlap import iou
     from app.voxelize import load_mesh, voxelize_mesh
-    from training.evaluate import iou
 
     data = (BUNDLE.parents[1] / "examples" / "chair.obj").read_bytes()
     r = client.post("/v1/encode", files={"shape": ("chair.obj", data)})
@@ -104,9 +104,9 @@ def test_the_shipped_segmenter_finds_objects_in_busy_renders(client: TestClient)
     own, and /v1/reconstruct uses it where the background is too busy for the colour rule."""
     import onnxruntime as ort
 
-    from training.dataset import SPLIT_SEED_BASE
-    from training.shapes import CATEGORY_NAMES, make_shape
-    from training.shapes.render import render
+    from training.data.procedural import SPLIT_SEED_BASE
+    from training.data.shapes import CATEGORY_NAMES, make_shape
+    from training.data.shapes.render import render
 
     sess = ort.InferenceSession(str(BUNDLE / "segmenter.onnx"))
     scores, masks_used = [], []

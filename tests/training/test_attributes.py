@@ -11,13 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from training import attributes, prototypes
-from training.config import PRESETS, Stage
-from training.dataset import DATA_PRESETS, attribute_names, load_split
-from training.dataset import build as build_data
-from training.judge import BINARY, binary_targets
-from training.shapes import CATEGORY_NAMES, category, make_shape
-from training.train import load_networks, train
+from training.data.procedural import DATA_PRESETS, attribute_names, load_split
+from training.data.procedural import build as build_data
+from training.data.shapes import CATEGORY_NAMES, category, make_shape
+from training.engine import attributes
+from training.engine.checkpoint import load_networks
+from training.engine.config import PRESETS, Stage
+from training.engine.train import train
+from training.models import prototypes
+from training.models.judge import BINARY, binary_targets
 
 NAN = math.nan
 Z = 24  # one latent dimension per binary attribute (21) and a few more

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from training.__main__ import main
-from training.dataset import DATA_PRESETS, SPLITS, build, load_split, split_seeds
+from training.data.procedural import DATA_PRESETS, SPLITS, build, load_split, split_seeds
 
 
 def test_split_seeds_are_disjoint() -> None:

@@ -12,19 +12,19 @@ import torch
 from onnx import numpy_helper
 
 from app.bundle import verify
-from training.config import PRESETS
-from training.evaluate import concept_vectors, generation_metrics, iou, pairwise_iou
-from training.export import (
-    FIT_POS_WEIGHT,
+from training.engine.config import PRESETS
+from training.evaluation.common import generation_metrics, iou, pairwise_iou
+from training.evaluation.procedural import concept_vectors
+from training.export.onnx import (
     HALF_PARITY_TOLERANCE,
     ExportParityError,
     GeneratorExport,
-    GeneratorGradientExport,
     check_parity,
     export_onnx,
 )
-from training.judge import BINARY
-from training.networks import build
+from training.models.gradient import FIT_POS_WEIGHT, GeneratorGradientExport
+from training.models.judge import BINARY
+from training.models.networks import build
 
 Z, R = PRESETS["tiny"].model.z_dim, PRESETS["tiny"].model.resolution
 G_IO = {"inputs": {"z": ["batch", Z]}, "outputs": {"voxels": ["batch", 1, R, R, R]}}
@@ -115,9 +115,9 @@ def test_concept_vectors_means_and_directions() -> None:
 
 
 def test_tiny_bundle_end_to_end(tmp_path: Path, tiny_data_root: Path) -> None:
-    from training.bundle import write_bundle
-    from training.segmenter import train_for_run
-    from training.train import train
+    from training.engine.segmenter import train_for_run
+    from training.engine.train import train
+    from training.export.bundle import write_bundle
 
     cfg = dataclasses.replace(PRESETS["tiny"], checkpoint_every=1000)
     ckpt = train(cfg, run_dir=tmp_path / "run", data_root=tiny_data_root)
@@ -220,9 +220,9 @@ def test_generator_gradient_is_autograds_and_exports_with_parity(tmp_path: Path)
 
 
 def test_directions_fit_the_labels_they_are_named_after() -> None:
-    from training.dataset import attribute_names
-    from training.directions import fit_directions
-    from training.shapes import CATEGORY_NAMES
+    from training.data.procedural import attribute_names
+    from training.data.shapes import CATEGORY_NAMES
+    from training.export.directions import fit_directions
 
     names = attribute_names()
     rng = np.random.default_rng(0)
@@ -245,8 +245,8 @@ def test_directions_fit_the_labels_they_are_named_after() -> None:
 
 
 def test_sefa_finds_what_the_first_layer_amplifies_and_directions_carry_it() -> None:
-    from training.dataset import attribute_names
-    from training.directions import fit_directions, sefa
+    from training.data.procedural import attribute_names
+    from training.export.directions import fit_directions, sefa
 
     z, c = 5, 3
     w = np.zeros((z, c, 2, 2, 2), np.float32)

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from training.config import PRESETS, Stage
-from training.networks import ModelConfig, build
+from training.engine.config import PRESETS, Stage
+from training.models.networks import ModelConfig, build
 
 
 @pytest.fixture

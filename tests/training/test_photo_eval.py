@@ -9,14 +9,14 @@ import trimesh
 
 from app.latents import fit_mixture, with_kernels
 from app.meshing import count_parts, drop_small_parts
-from training.evaluate_real import (
+from training.data.photo import Photographer
+from training.evaluation.real import (
     evaluate_real,
     service_inputs,
     single_piece_share,
 )
-from training.judge import train_judge
-from training.networks import ModelConfig, build
-from training.photo import Photographer
+from training.models.judge import train_judge
+from training.models.networks import ModelConfig, build
 
 S = 32
 

@@ -10,12 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from training import prototypes
-from training.config import PRESETS, Stage
-from training.dataset import DATA_PRESETS, load_split
-from training.dataset import build as build_data
-from training.networks import ModelConfig, build
-from training.train import LOG_FIELDS, _open_log, images_to_input, load_networks, train
+from training.data.procedural import DATA_PRESETS, load_split
+from training.data.procedural import build as build_data
+from training.engine.checkpoint import load_networks
+from training.engine.config import PRESETS, Stage
+from training.engine.train import LOG_FIELDS, _open_log, train
+from training.models import prototypes
+from training.models.networks import ModelConfig, build, images_to_input
 
 K = 8
 
@@ -215,8 +216,8 @@ def test_bank_categories_follow_the_bank_layout() -> None:
 
 def test_the_guess_and_the_hinted_answer_come_from_the_logits() -> None:
     from app.prototypes import BLEND_TEMPERATURE
-    from training.evaluate import category_mass, hinted_codes
-    from training.prototypes import answer_logits
+    from training.evaluation.common import category_mass, hinted_codes
+    from training.models.prototypes import answer_logits
 
     cfg = ModelConfig(resolution=16, z_dim=4, g_widths=(8, 8), d_widths=(8, 8), image_size=32,
                       e_widths=(8, 8, 8), e_prototypes=K)  # fmt: skip

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from training.realdata import (
+from training.data.real_convert import (
     ShapeFileError,
     load_folder,
     load_shape_file,

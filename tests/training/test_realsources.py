@@ -13,9 +13,9 @@ import pytest
 import trimesh
 
 from app.voxelize import fill_solid, voxelize_mesh
-from training import realsources
-from training.realdata import assign_splits, drop_duplicates, load_scene, voxelize_model
-from training.realsources import (
+from training.data import real_sources as realsources
+from training.data.real_convert import assign_splits, drop_duplicates, load_scene, voxelize_model
+from training.data.real_sources import (
     SH3D_NONFREE,
     RealModel,
     flightgear_models,
@@ -271,7 +271,7 @@ def test_voxeliser_is_on_the_grid_not_half_a_voxel_off(r: int) -> None:
 def test_the_nonfree_models_are_a_dataset_of_their_own() -> None:
     """Opting in builds another cached dataset; without it the key (so the data every shipped
     bundle was trained on) is what it was before the option existed."""
-    from training.realset import RealConfig
+    from training.data.real_set import RealConfig
 
     assert RealConfig().key() == "real-41a558cdd1"  # changes with REAL_DATA_VERSION only
     assert RealConfig(nonfree=True).key() != RealConfig().key()

@@ -7,18 +7,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.export import export_onnx
-from training.segmenter import (
+from training.engine.segmenter import (
     BACKGROUND_POOL,
     FILE,
-    Segmenter,
-    SegmenterConfig,
-    SegmenterExport,
     _zoom_out,
     background_pool,
     load_segmenter,
     train_segmenter,
 )
+from training.export.onnx import export_onnx
+from training.models.segmenter import Segmenter, SegmenterConfig, SegmenterExport
 
 
 def _squares(n: int, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from training.shapes import CATEGORIES, CATEGORY_NAMES, make_shape
-from training.shapes.render import View, render
+from training.data.shapes import CATEGORIES, CATEGORY_NAMES, make_shape
+from training.data.shapes.render import View, render
 
 R = 32
 

@@ -13,18 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.config import PRESETS, Stage
-from training.dataset import DATA_PRESETS, load_split
-from training.dataset import build as build_data
-from training.networks import build
-from training.train import (
-    discriminator_step,
-    images_to_input,
-    load_networks,
-    recon_loss,
-    should_update_d,
-    train,
-)
+from training.data.procedural import DATA_PRESETS, load_split
+from training.data.procedural import build as build_data
+from training.engine.checkpoint import load_networks
+from training.engine.config import PRESETS, Stage
+from training.engine.train import discriminator_step, recon_loss, should_update_d, train
+from training.models.networks import build, images_to_input
 
 
 def _rows(run: Path) -> list[dict[str, str]]:
@@ -111,7 +105,7 @@ def test_image_stage_fits_only_the_image_encoder(tmp_path: Path, tiny_data_root:
 def test_a_stage_may_take_its_own_batch_size(
     tmp_path: Path, tiny_data_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import training.train as train_module
+    import training.engine.train as train_module
 
     sizes: list[int] = []
     draw = train_module._Data.batch
@@ -147,7 +141,7 @@ def test_resume_continues_exactly(tmp_path: Path, tiny_data_root: Path) -> None:
 
 
 def test_extend_appends_stages_like_a_fresh_run(tmp_path: Path, tiny_data_root: Path) -> None:
-    from training.config import Stage
+    from training.engine.config import Stage
 
     short = PRESETS["tiny"]
     longer = dataclasses.replace(short, stages=(*short.stages, Stage("more", 6, lr_g=1e-3)))
@@ -196,7 +190,7 @@ def test_two_process_gloo_ddp(tmp_path: Path, tiny_data_root: Path) -> None:
 
 
 def test_colour_jitter_changes_colours_only_when_asked() -> None:
-    from training.train import augment_images
+    from training.engine.train import augment_images
 
     x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     plain = augment_images(x, torch.Generator().manual_seed(1))
@@ -207,7 +201,7 @@ def test_colour_jitter_changes_colours_only_when_asked() -> None:
 
 
 def test_strong_augmentation_is_seeded_in_range_and_greys_some_images() -> None:
-    from training.train import STRONG_P, augment_images
+    from training.engine.train import STRONG_P, augment_images
 
     x = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     a = augment_images(x, torch.Generator().manual_seed(1), 0.0, strong=True)

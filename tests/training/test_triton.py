@@ -10,7 +10,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from tests.tiny_bundle import make_tiny_bundle
-from training.triton import write_repository
+from training.export.triton import write_repository
 
 
 def test_repository_configs_parse_and_match_the_onnx_files(tmp_path: Path) -> None:

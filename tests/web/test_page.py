@@ -117,8 +117,8 @@ def test_interpolation_slider_scrubs_frames(page) -> None:
 
 
 def test_reconstruct_an_uploaded_image(page, tmp_path: Path) -> None:
-    from training.shapes import make_shape
-    from training.shapes.render import render
+    from training.data.shapes import make_shape
+    from training.data.shapes.render import render
 
     p, errors = page
     rgb, _ = render(make_shape("table", 2_000_123), np.random.default_rng(1), size=64)

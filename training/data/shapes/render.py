@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from training.shapes.sdf import Shape
+from training.data.shapes.sdf import Shape
 
 MAX_STEPS = 96
 HIT_EPS = 1e-3

@@ -7,7 +7,7 @@ A shard holds, for N shapes (V views each, resolution R, image size S):
     voxels   [N, R^3 / 8] uint8  np.packbits of the [R, R, R] bool grid (axes x, y, z; y up)
     images   [N, V, S, S, 3] uint8 RGB
     masks    [N, V, S, S] uint8 in {0, 1}
-    category [N] int16  index into training.shapes.CATEGORY_NAMES
+    category [N] int16  index into training.data.shapes.CATEGORY_NAMES
     seed     [N] int64
     attrs    [N, A] float32, NaN where the category lacks the attribute (order: attribute_names())
 The cache key is a hash of the config, so a changed setting never reuses stale data.
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from training.shapes import CATEGORY_NAMES, all_attributes, make_shape
-from training.shapes.render import render
+from training.data.shapes import CATEGORY_NAMES, all_attributes, make_shape
+from training.data.shapes.render import render
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from training.networks import ModelConfig
-from training.shapes import all_attributes
+from training.data.shapes import all_attributes
+from training.models.networks import ModelConfig
 
 STAGE_MODES = ("joint", "voxel", "image", "prototype")
 
@@ -29,17 +29,17 @@ class Stage:
     # which networks train: "joint" = G, V and E together (the paper's 3D-VAE-GAN); "voxel" = G
     # and V only (E idle; the latent space is learnt at half the G cost); "image" = E only, fitted
     # to the frozen G (eval mode, as served) and V: reconstruction through G + latent match;
-    # "prototype" = E alone, as a classifier over prototype codes (training/prototypes.py)
+    # "prototype" = E alone, as a classifier over prototype codes (training/models/prototypes.py)
     mode: str = "joint"
     # image augmentation: brightness, contrast, saturation scaled by U(1 - j, 1 + j) (0 = none)
     color_jitter: float = 0.0
-    # prototype stages: no credit to a train shape's own prototypes (training/prototypes.py)
+    # prototype stages: no credit to a train shape's own prototypes (training/models/prototypes.py)
     leave_self_out: bool = False
     # image augmentation as photographs vary: wider zoom, tilt, grey, blur, occlusion
-    # (training/train.py: augment_images)
+    # (training/engine/train.py: augment_images)
     strong_augment: bool = False
     # joint and voxel stages: weight of the tied-attribute terms (one latent dimension per
-    # binary attribute across categories, training/attributes.py; 0 = off)
+    # binary attribute across categories, training/engine/attributes.py; 0 = off)
     tie_attributes: float = 0.0
     # start the G/V/E optimisers' Adam moments afresh at this stage's first step: after
     # thousands of steps without G and V, their second moments are stale and small, and with
@@ -74,7 +74,7 @@ class TrainConfig:
     pos_weight: float = 3.0  # BCE weight of occupied voxels (grids are ~90% empty)
     latent_match: float = 1.0  # pull the image encoder's mu to the voxel encoder's
     d_acc_threshold: float = 0.8  # paper: update D only while its last-batch accuracy < 0.8
-    real_fraction: float = 0.0  # share of each batch from real models (training/realset.py)
+    real_fraction: float = 0.0  # share of each batch from real models (training/data/real_set.py)
     # also the real models of sweethome3d-furniture-nonfree (`train --nonfree`; measured, not
     # the default: docs/model_history.md)
     real_nonfree: bool = False
@@ -153,7 +153,7 @@ PRESETS: dict[str, TrainConfig] = {
     # without leaving V's latent space); then a deeper image encoder is fitted to the frozen G
     # and V. Run 1 trained E jointly throughout and reached test IoU 0.57 (train 0.64): E, not
     # G (voxel autoencoder 0.89), was the limit, and a joint step pays G's cost for E twice.
-    # v3: 40% of every batch from real models (Debian packages, training/realset.py), mirror
+    # v3: 40% of every batch from real models (Debian packages, training/data/real_set.py), mirror
     # augmentation; ~98 min on 2 cores, plus ~36 min for the two prototype stages (3.2).
     "cpu": TrainConfig(
         preset="cpu",
@@ -171,7 +171,7 @@ PRESETS: dict[str, TrainConfig] = {
             # 3.1: the image encoder still underfit (0.30 IoU on real train renders), so more
             Stage("image-more", 2000, lr_e=2e-4, mode="image"),
             # 3.2: E regressing z put real photographs between shapes (blobs); a classifier over
-            # 1,024 prototype codes answers on the shape manifold (training/prototypes.py)
+            # 1,024 prototype codes answers on the shape manifold (training/models/prototypes.py)
             Stage("image-proto", 4000, lr_e=3e-4, mode="prototype"),
             # then at a lower rate, with colour jitter (models must not be told apart by colour)
             Stage("image-proto-jitter", 4000, lr_e=1e-4, mode="prototype", color_jitter=0.3),
@@ -185,7 +185,7 @@ PRESETS: dict[str, TrainConfig] = {
             # 0.322 -> 0.328, photo 0.267 -> 0.270 (paired by model +0.005, SE 0.007), the
             # encoder's category guess 70 -> 75% / 63 -> 64%, procedural 0.628 -> 0.620.
             # 3.8: G and V again, tying each attribute that several categories have to one latent
-            # dimension (training/attributes.py); the prototype bank is re-encoded at its end.
+            # dimension (training/engine/attributes.py); the prototype bank is re-encoded at its end.
             # Validation (12 procedural sofas without armrests + the chairs' armrest direction):
             # armrests on 0 -> 12; voxel round trip 0.932 -> 0.870 after this stage, 0.914 after
             # the next (real models 0.668 -> 0.641 -> 0.667)

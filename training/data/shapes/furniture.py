@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.shapes.sdf import Box, Cylinder, Primitive
+from training.data.shapes.sdf import Box, Cylinder, Primitive
 
 Parts = tuple[list[Primitive], list[Primitive]]
 

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.shapes import CATEGORY_NAMES, all_attributes
+from app.overlap import iou
+from training.data.shapes import CATEGORY_NAMES, all_attributes
 
 AMOUNT_RANGE = 1.5  # supervised directions: amounts in [-1.5, 1.5]
 PCA_RANGE = 3.0  # discovered: +-3 standard deviations
@@ -158,9 +159,7 @@ def direction_metrics(
         base = decode(start) > threshold
         for a in IDENTITY_AMOUNTS:
             edited = decode(start + a * vec) > threshold
-            inter = (base & edited).sum((1, 2, 3))
-            union = np.maximum((base | edited).sum((1, 2, 3)), 1)
-            identity[a].append(float((inter / union).mean()))
+            identity[a].append(float(iou(base, edited).mean()))
         attr = d.name.split(".", 1)[1]
         if d.kind == "binary":
             col = test_attrs[test_cats == ci, attr_names.index(attr)]
@@ -221,18 +220,18 @@ def fit_and_measure(
     """Steps 1-3 for a trained checkpoint (the export calls this): fitted on procedural and real
     train codes (real models carry no attributes: they shape only the discovered directions),
     measured on the procedural test split with the evaluation's judge (same data, same seed)."""
-    from training.dataset import DATA_PRESETS, attribute_names, build, load_split
-    from training.evaluate import _real_splits, _voxels_input, decode, encode
-    from training.judge import BINARY, binary_targets, train_judge
-    from training.train import load_networks
+    from training.data.procedural import DATA_PRESETS, attribute_names, build, load_split
+    from training.engine.checkpoint import load_networks
+    from training.evaluation.common import decode, encode, real_splits, voxels_input
+    from training.models.judge import BINARY, binary_targets, train_judge
 
     cfg, nets, _ = load_networks(checkpoint)
     folder = build(DATA_PRESETS[cfg.data], data_root)
     train, test = load_split(folder, "train"), load_split(folder, "test")
-    real = _real_splits(cfg, data_root)["train"]
+    real = real_splits(cfg, data_root)["train"]
     pool = {k: np.concatenate([train[k], real[k]]) for k in ("voxels", "category", "attrs")}
     names = attribute_names()
-    mu = encode(nets["V"], _voxels_input(pool["voxels"]))
+    mu = encode(nets["V"], voxels_input(pool["voxels"]))
     conv, bn = nets["G"].net[0], nets["G"].net[1]  # the first layer: 1^3 -> 4^3, and its norm
     scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach().cpu().numpy()
     basis = sefa(conv.weight.detach().cpu().numpy(), scale, SEFA_DIRECTIONS)
@@ -246,7 +245,7 @@ def fit_and_measure(
     )
     metrics = direction_metrics(
         directions,
-        test_mu=encode(nets["V"], _voxels_input(test["voxels"])),
+        test_mu=encode(nets["V"], voxels_input(test["voxels"])),
         test_cats=test["category"],
         test_attrs=test["attrs"],
         attr_names=names,

@@ -28,7 +28,7 @@ import trimesh
 from PIL import Image
 
 from app.images import TARGET_FILL
-from training.shapes.render import background as procedural_background
+from training.data.shapes.render import background as procedural_background
 
 SUPERSAMPLE = 2
 BACKGROUND_KINDS = ("white", "plain", "gradient", "photo", "clutter")

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.shapes import CATEGORY_NAMES, all_attributes
+from training.data.shapes import CATEGORY_NAMES, all_attributes
 
 BINARY = [name for name, kind, _ in all_attributes() if kind == "binary"]
 

@@ -16,8 +16,9 @@ from typing import Literal
 import numpy as np
 import trimesh
 
+from app.overlap import pairwise_iou
 from app.voxelize import MARGIN, ShapeFileError, load_mesh, read_binvox, voxelize_mesh
-from training.realsources import SPLIT_GROUP, RealModel
+from training.data.real_sources import SPLIT_GROUP, RealModel
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def load_folder(folder: Path, resolution: int, *, up: Literal["y", "z"] = "y") -
     return FolderResult(voxels, names, skipped)
 
 
-# --- Real models from Debian packages (training/realsources.py) -------------------------------
+# --- Real models from Debian packages (training/data/real_sources.py) -------------------------------
 
 REAL_SPLITS = {"test": 0.2, "val": 0.1}  # per category, by model; the rest is train
 DUPLICATE_IOU = 0.9  # two models of a category closer than this at the data resolution: keep one
@@ -155,15 +156,12 @@ def drop_duplicates(
     """Indices to keep, and dropped uid -> the uid it duplicates (IoU >= DUPLICATE_IOU)."""
     keep: list[int] = []
     dropped: dict[str, str] = {}
-    flat = voxels.reshape(len(voxels), -1).astype(np.float32)
     for i, m in enumerate(models):
         twin = None
         for j in keep:
-            if models[j].category != m.category:
+            if models[j].category != m.category or not (voxels[i].any() or voxels[j].any()):
                 continue
-            inter = float(flat[i] @ flat[j])
-            union = flat[i].sum() + flat[j].sum() - inter
-            if union > 0 and inter / union >= DUPLICATE_IOU:
+            if pairwise_iou(voxels[i : i + 1], voxels[j : j + 1])[0, 0] >= DUPLICATE_IOU:
                 twin = models[j].uid
                 break
         if twin is None:

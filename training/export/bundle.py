@@ -27,15 +27,16 @@ from app.bundle import (
     write_manifest,
 )
 from app.latents import MixturePrior
-from training.card import write_model_card
-from training.dataset import DATA_PRESETS, build, load_split
-from training.directions import fit_and_measure, save_directions
-from training.evaluate import evaluate, prototype_categories, write_metrics
-from training.export import export_networks
-from training.previews import write_previews
-from training.realset import load_real, real_dataset_for
-from training.shapes import CATEGORY_NAMES, all_attributes
-from training.train import load_networks
+from training.data.procedural import DATA_PRESETS, build, load_split
+from training.data.real_set import load_real, real_dataset_for
+from training.data.shapes import CATEGORY_NAMES, all_attributes
+from training.engine.checkpoint import load_networks
+from training.evaluation.common import prototype_categories
+from training.evaluation.procedural import evaluate, write_metrics
+from training.export.card import write_model_card
+from training.export.directions import fit_and_measure, save_directions
+from training.export.onnx import export_networks
+from training.export.previews import write_previews
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def write_bundle(
         evaluation = evaluate(checkpoint, data_root=data_root, judge_steps=judge_steps)
     metrics, concepts, prior = evaluation
     metrics = {**metrics, "export_max_abs_error": {r: e for r, (_, _, e) in exported.items()}}
-    # edit directions, fitted here so that they follow the model (training/directions.py)
+    # edit directions, fitted here so that they follow the model (training/export/directions.py)
     directions, metrics["directions"] = fit_and_measure(
         checkpoint, data_root=data_root, threshold=metrics["threshold"], judge_steps=judge_steps
     )

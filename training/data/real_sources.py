@@ -36,7 +36,7 @@ PACKAGES = ("sweethome3d-furniture", "flightgear-data-ai", "torcs-data")
 SH3D_ROOT = Path("/usr/share/sweethome3d/furniture")
 DPKG_INFO = Path("/var/lib/dpkg/info")
 # Packages added after the first real dataset draw their split apart from the earlier ones
-# (training.realdata.assign_splits), so adding a source never moves an earlier model.
+# (training.data.real_convert.assign_splits), so adding a source never moves an earlier model.
 SPLIT_GROUP = {SH3D_NONFREE: 1}
 FLIGHTGEAR_ROOT = Path("/usr/share/games/flightgear/AI/Aircraft")
 TORCS_ROOT = Path("/usr/share/games/torcs/cars")
@@ -69,7 +69,7 @@ class RealModel:
     path: str  # file on disk (an .sh3f archive for furniture)
     member: str  # model file inside the archive ("" when ``path`` is the model itself)
     name: str  # catalogue name, or the file's stem
-    category: str  # one of training.shapes.CATEGORY_NAMES
+    category: str  # one of training.data.shapes.CATEGORY_NAMES
     creator: str
     licence: str
     front: str  # the axis the model's front faces before canonicalisation: "+z", "-x", "+x"

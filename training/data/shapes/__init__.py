@@ -15,8 +15,8 @@ from typing import Literal
 
 import numpy as np
 
-from training.shapes import furniture, objects
-from training.shapes.sdf import Shape
+from training.data.shapes import furniture, objects
+from training.data.shapes.sdf import Shape
 
 
 @dataclass(frozen=True)

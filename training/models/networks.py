@@ -37,7 +37,7 @@ class ModelConfig:
     e_depth: int = 1
     # > 0: E answers with a blend of this many prototype latents (codes of training shapes, picked
     # when the first "prototype" stage starts) weighted by a classifier over them, instead of
-    # regressing z; keeps image answers on the shape manifold (training/prototypes.py)
+    # regressing z; keeps image answers on the shape manifold (training/models/prototypes.py)
     e_prototypes: int = 0
 
     def __post_init__(self) -> None:
@@ -129,7 +129,7 @@ class PrototypeHead(nn.Module):
 
     Plain parameters, zero at start (uniform weights; no draw from the global RNG, so adding the
     head to a config leaves every other network's initialisation as it was). ``bank`` holds the
-    K prototype codes [K, Z] and ``ready`` is 1 once training/prototypes.py has filled it; until
+    K prototype codes [K, Z] and ``ready`` is 1 once training/models/prototypes.py has filled it; until
     then E answers with its regression head."""
 
     def __init__(self, z_dim: int, k: int) -> None:
@@ -182,6 +182,11 @@ class ImageEncoder(nn.Module):
             return _split_latent(h, self.z_dim)
         logits = self.proto(h.flatten(1))
         return logits if prototype_logits else self.proto.blend(logits)
+
+
+def images_to_input(images_u8: torch.Tensor) -> torch.Tensor:
+    """[B, S, S, 3] uint8 RGB -> [B, 3, S, S] float, (x / 255 - 0.5) / 0.5 (the manifest's)."""
+    return (images_u8.permute(0, 3, 1, 2).float() / 255.0 - 0.5) / 0.5
 
 
 def init_weights(module: nn.Module) -> None:

@@ -1,5 +1,5 @@
 """Evaluation on the real test split (models from Debian packages, never trained on), beside
-the procedural numbers of training/evaluate.py. Protocols:
+the procedural numbers of training/evaluation/procedural.py. Protocols:
 
 - single-view reconstruction from held-out renders (backgrounds and lights no training step
   saw): IoU with the model's voxels at the evaluation threshold, and whether the judge (a voxel
@@ -38,7 +38,8 @@ from app.meshing import (
     count_parts,
     to_mesh,
 )
-from training.evaluate import (
+from training.data.shapes import CATEGORY_NAMES
+from training.evaluation.common import (
     category_mass,
     decode,
     encode,
@@ -49,9 +50,8 @@ from training.evaluate import (
     pairwise_iou,
     service_codes,
 )
-from training.export import GeneratorGradientExport
-from training.judge import BINARY, Judge
-from training.shapes import CATEGORY_NAMES
+from training.models.gradient import GeneratorGradientExport
+from training.models.judge import BINARY, Judge
 
 # prior samples drawn for the one-piece share (200 moved it by +-3 points from seed to seed)
 # and, in sets of as many as there are test models, for the generation metrics (averaged)
@@ -147,7 +147,7 @@ def evaluate_real(
     samples: int = SAMPLES_FOR_PIECES,
 ) -> dict:
     """Metrics on the real test split (see the module doc); ``wide``: photographs of the same
-    models that nobody cropped to the object [N, V', H, W, 3] (training/realset.py,
+    models that nobody cropped to the object [N, V', H, W, 3] (training/data/real_set.py,
     wide_photos); ``samples``: prior samples drawn for the one-piece share and generation."""
     g, e, v = nets["G"], nets["E"], nets["V"]
     gt = real_test["voxels"].astype(bool)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.shapes.furniture import Parts
-from training.shapes.sdf import Box, Cylinder, Ellipsoid, Frustum, Primitive, Torus
+from training.data.shapes.furniture import Parts
+from training.data.shapes.sdf import Box, Cylinder, Ellipsoid, Frustum, Primitive, Torus
 
 
 def lamp(g: np.random.Generator, a: dict) -> Parts:

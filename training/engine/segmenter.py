@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.dataset import DATA_PRESETS, build, load_split
-from training.realset import load_real, real_dataset_for
-from training.realsources import SH3D_ROOT
-from training.train import TrainConfig, images_to_input
+from training.data.procedural import DATA_PRESETS, build, load_split
+from training.data.real_set import load_real, real_dataset_for
+from training.data.real_sources import SH3D_ROOT
+from training.engine.config import TrainConfig
+from training.models.networks import images_to_input
+from training.models.segmenter import Segmenter, SegmenterConfig
 
 log = logging.getLogger(__name__)
 
@@ -39,69 +41,6 @@ ZOOM_OUT = (0.25, 0.9)  # side of a zoomed-out object's frame, as a share of the
 BACKGROUND_POOL = 600  # backgrounds drawn once for the zoomed-out samples
 # their kinds: the busy ones (the service finds objects on white and plain ones by colour)
 POOL_KINDS, POOL_SHARES = ("photo", "clutter", "gradient"), (0.5, 0.3, 0.2)
-
-
-@dataclass(frozen=True)
-class SegmenterConfig:
-    size: int = 64  # input side, pixels (the image encoder's)
-    width: int = 16  # channels at full resolution, doubled at each of the 3 downsamplings
-    steps: int = 2000  # training steps
-    batch: int = 48
-    lr: float = 2e-3  # Adam, cosine-decayed to 5% over the steps
-    real_fraction: float = 0.75  # of each batch from real renders (if any), the rest procedural
-    seed: int = 0
-    # share of each batch shown smaller (ZOOM_OUT of the side) and off-centre, pasted by its
-    # mask onto a background of the training pool: a photo a user did not crop to the object.
-    # Measured with 3.9's networks on wide photographs of the real val models (the object 16-37%
-    # of the frame's side, on the held-out photographs; training/realset.py wide_photos), 0.4
-    # against 0 (3.9.1's segmenter): mask IoU 0.548 -> 0.646 after the service's looks, the
-    # object inside the final crop 75 -> 79%, single-view IoU 0.273 -> 0.275; on the framed
-    # val renders mask IoU 0.879 -> 0.878, photographs' single-view IoU 0.359 -> 0.361
-    zoom_out: float = 0.4
-
-
-def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    )
-
-
-class Segmenter(nn.Module):
-    """U-Net: [B, 3, S, S] image encoder input (normalised) -> [B, 1, S, S] mask logits."""
-
-    def __init__(self, cfg: SegmenterConfig) -> None:
-        super().__init__()
-        w = [cfg.width * 2**i for i in range(4)]
-        self.down = nn.ModuleList([_block(3, w[0])] + [_block(w[i], w[i + 1]) for i in range(3)])
-        self.up = nn.ModuleList([nn.ConvTranspose2d(w[i + 1], w[i], 2, stride=2) for i in range(3)])
-        self.merge = nn.ModuleList([_block(2 * w[i], w[i]) for i in range(3)])
-        self.out = nn.Conv2d(w[0], 1, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for i, block in enumerate(self.down):
-            x = block(x if i == 0 else F.max_pool2d(x, 2))
-            skips.append(x)
-        x = skips.pop()
-        for i in reversed(range(3)):
-            x = self.merge[i](torch.cat([self.up[i](x), skips.pop()], 1))
-        return self.out(x)
-
-
-class SegmenterExport(nn.Module):
-    """What the bundle serves: [B, 3, S, S] -> [B, 1, S, S] object probability."""
-
-    def __init__(self, net: Segmenter) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(x))
 
 
 def _augment(x: torch.Tensor, m: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
@@ -142,8 +81,8 @@ def _zoom_out(
 
 def background_pool(size: int, textures: list[np.ndarray], seed: int) -> torch.Tensor:
     """BACKGROUND_POOL backgrounds [P, 3, S, S] as network input, drawn as the training renders
-    draw theirs (training/photo.py), busy kinds only."""
-    from training.photo import pick_background
+    draw theirs (training/data/photo.py), busy kinds only."""
+    from training.data.photo import pick_background
 
     rng = np.random.default_rng([seed, 11])
     kinds = rng.choice(POOL_KINDS, BACKGROUND_POOL, p=POOL_SHARES)
@@ -266,7 +205,7 @@ def train_for_run(
         seg_cfg = replace(seg_cfg, steps=steps)
     pool = None
     if seg_cfg.zoom_out > 0:  # the real train renders' textures, when the run has real models
-        from training.photo import training_textures
+        from training.data.photo import training_textures
 
         textures = (
             training_textures(sorted(SH3D_ROOT.glob("*.sh3f")), seg_cfg.size)

@@ -11,11 +11,11 @@ from PIL import Image
 from torch import nn
 
 from app.latents import MixturePrior
-from training.directions import ANY
-from training.evaluate import decode, encode, service_codes
-from training.preview import render_grid, save_png, tile
-from training.shapes import CATEGORY_NAMES
-from training.train import images_to_input
+from training.data.pictures import render_grid, save_png, tile
+from training.data.shapes import CATEGORY_NAMES
+from training.evaluation.common import decode, encode, service_codes
+from training.export.directions import ANY
+from training.models.networks import images_to_input
 
 
 def _pick_arithmetic(concepts: dict[str, np.ndarray]) -> tuple[str, str, str] | None:
@@ -45,7 +45,7 @@ def write_previews(
 ) -> list[Path]:
     """-> paths of the PNGs written under ``out``. Shapes from photos are answered and drawn
     at ``image_threshold`` (default: ``threshold``) as /v1/reconstruct serves them
-    (``bank_categories``: a prototype encoder's code categories, training/evaluate.py)."""
+    (``bank_categories``: a prototype encoder's code categories, training/evaluation/procedural.py)."""
     t_img = threshold if image_threshold is None else image_threshold
     g, e = nets["G"], nets["E"]
     rng = np.random.default_rng(seed)
@@ -114,7 +114,7 @@ def _real_previews(
     -> the service's upload path -> G; and the model's voxels -> V -> G, then fitted as
     /v1/encode does by default (mesh round trip). The first test model of each category."""
     from app.fitting import DEFAULT_FIT_STEPS
-    from training.evaluate_real import fit_latents, service_inputs
+    from training.evaluation.real import fit_latents, service_inputs
 
     g, e, v = nets["G"], nets["E"], nets["V"]
     idx = [int(np.nonzero(real["category"] == i)[0][0]) for i in range(len(CATEGORY_NAMES))

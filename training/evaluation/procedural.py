@@ -31,17 +31,27 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from app.latents import MixturePrior, fit_mixture, with_kernels
-from app.prototypes import BLEND_TEMPERATURE
-from training.dataset import DATA_PRESETS, attribute_names, build, load_split
-from training.judge import BINARY, binary_targets, judge_accuracy, train_judge
-from training.prototypes import bank_categories, has_prototypes, prototype_logits
-from training.realset import load_real, real_dataset_for, wide_photos
-from training.segmenter import segmenter_summary
-from training.shapes import CATEGORY_NAMES
-from training.train import images_to_input, load_networks
+from training.data.procedural import DATA_PRESETS, attribute_names, build, load_split
+from training.data.real_set import real_dataset_for, wide_photos
+from training.data.shapes import CATEGORY_NAMES
+from training.engine.checkpoint import load_networks
+from training.engine.segmenter import segmenter_summary
+from training.evaluation.common import (
+    decode,
+    encode,
+    generation_metrics,
+    iou,
+    mean_metrics,
+    prototype_categories,
+    real_splits,
+    service_codes,
+    voxels_input,
+)
+from training.evaluation.real import evaluate_real, example_seeds, readme_arithmetic, service_inputs
+from training.models.judge import BINARY, binary_targets, judge_accuracy, train_judge
+from training.models.networks import images_to_input
 
 log = logging.getLogger(__name__)
 THRESHOLDS = np.round(np.arange(0.2, 0.75, 0.05), 2)
@@ -53,103 +63,6 @@ KERNEL_BANDWIDTH = 0.3
 # generation metrics: the mean over this many draws of as many samples as test shapes (one
 # draw of 432 moved 1-NNA by +-2 points from seed to seed)
 GENERATION_DRAWS = 3
-
-
-@torch.no_grad()
-def encode(net: nn.Module, x: np.ndarray, batch: int = 64) -> np.ndarray:
-    """Encoder mu for inputs x (float32 network input) -> [N, Z]."""
-    return np.concatenate(
-        [net(torch.from_numpy(x[i : i + batch]))[0].numpy() for i in range(0, len(x), batch)]
-    )
-
-
-@torch.no_grad()
-def hinted_codes(
-    e: nn.Module, x: np.ndarray, allowed: np.ndarray, *, temperature: float = BLEND_TEMPERATURE
-) -> np.ndarray:
-    """A prototype encoder's answer when the category is known: the blend over only the
-    prototypes ``allowed`` [N, K] bool, at the service's BLEND_TEMPERATURE (what
-    /v1/reconstruct does with a category hint; the encoder graph's own blend is at 1).
-    x [N, 3, S, S] float32 -> [N, Z]."""
-    logits = prototype_logits(e, x) / temperature
-    p = torch.softmax(logits.masked_fill(~torch.from_numpy(allowed), float("-inf")), 1)
-    return (p @ e.proto.bank).numpy()
-
-
-def category_mass(e: nn.Module, x: np.ndarray, bank_cats: np.ndarray, n: int) -> np.ndarray:
-    """A prototype encoder's softmax mass per category (what the service reports as its guess).
-    x [N, 3, S, S] float32, bank_cats [K] int -> [N, n] float, rows summing to 1."""
-    p = torch.softmax(prototype_logits(e, x), 1).numpy()
-    return np.stack([p[:, bank_cats == c].sum(1) for c in range(n)], 1)
-
-
-def service_codes(e: nn.Module, x: np.ndarray, bank_cats: np.ndarray | None) -> np.ndarray:
-    """What /v1/reconstruct answers without a hint: for a prototype encoder, the blend of the
-    prototypes of the category it gives most mass (app/prototypes.py); else E's mu.
-    x [N, 3, S, S] float32 network input -> [N, Z]."""
-    if bank_cats is None:
-        return encode(e, x)
-    guess = category_mass(e, x, bank_cats, len(CATEGORY_NAMES)).argmax(1)
-    return hinted_codes(e, x, bank_cats[None, :] == guess[:, None])
-
-
-def prototype_categories(cfg, e: nn.Module, data_root: Path) -> np.ndarray | None:
-    """Each prototype code's category [K] int, as the bundle's prototypes.npz names them, for a
-    prototype encoder; None for any other."""
-    if not has_prototypes(e):
-        return None
-    return bank_categories(train_categories(cfg, data_root), len(e.proto.bank), cfg.seed)
-
-
-def train_categories(cfg, data_root: Path) -> list[np.ndarray]:
-    """Categories of the train shapes in the order training holds them: [procedural, real]
-    (real empty for a run without real models)."""
-    procedural = load_split(build(DATA_PRESETS[cfg.data], data_root), "train")["category"]
-    return [procedural, _real_splits(cfg, data_root)["train"]["category"]]
-
-
-@torch.no_grad()
-def decode(g: nn.Module, z: np.ndarray, batch: int = 64) -> np.ndarray:
-    """Latents [N, Z] -> occupancy probabilities [N, R, R, R] float32."""
-    out = [
-        g.probabilities(torch.from_numpy(np.asarray(z[i : i + batch], dtype=np.float32)))
-        for i in range(0, len(z), batch)
-    ]
-    return torch.cat(out)[:, 0].numpy()
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-sample IoU of bool grids [N, ...]; two empty grids count as 1."""
-    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
-    inter, union = (a & b).sum(1), (a | b).sum(1)
-    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
-
-
-def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between every grid of a [N, ...] and of b [M, ...] -> [N, M]."""
-    fa = a.reshape(len(a), -1).astype(np.float32)
-    fb = b.reshape(len(b), -1).astype(np.float32)
-    inter = fa @ fb.T
-    union = fa.sum(1)[:, None] + fb.sum(1)[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
-
-
-def mean_metrics(draws: list[dict[str, float]]) -> dict[str, float]:
-    """The mean of each figure over several draws of generation_metrics."""
-    return {k: float(np.mean([d[k] for d in draws])) for k in draws[0]}
-
-
-def generation_metrics(samples: np.ndarray, refs: np.ndarray) -> dict[str, float]:
-    """MMD, COV, 1-NNA with d = 1 - IoU (see module doc). samples, refs: bool grids."""
-    d_sr = 1.0 - pairwise_iou(samples, refs)  # [S, R]
-    mmd = float(d_sr.min(axis=0).mean())
-    cov = float(len(np.unique(d_sr.argmin(axis=1))) / len(refs))
-    both = np.concatenate([samples, refs])
-    labels = np.r_[np.zeros(len(samples)), np.ones(len(refs))]
-    d = 1.0 - pairwise_iou(both, both)
-    np.fill_diagonal(d, np.inf)
-    nna = float(np.mean(labels[d.argmin(axis=1)] == labels))
-    return {"mmd": mmd, "cov": cov, "one_nna": nna}
 
 
 def concept_vectors(mu: np.ndarray, cats: np.ndarray, attrs: np.ndarray) -> dict[str, np.ndarray]:
@@ -194,27 +107,15 @@ def prior_components(cats: np.ndarray, binary: np.ndarray) -> tuple[np.ndarray, 
     return labels, [str(n) for n in names]
 
 
-def _voxels_input(v: np.ndarray) -> np.ndarray:
-    return v[:, None].astype(np.float32)
-
-
 def evaluate(
     checkpoint: Path, *, data_root: Path = Path("data"), seed: int = 0, judge_steps: int = 400
 ) -> tuple[dict, dict[str, np.ndarray], MixturePrior]:
     """-> (metrics, concept vectors, sampling prior). Deterministic for a checkpoint and seed."""
-    # here, not at the top: evaluate_real builds on this module's encode, decode and metrics
-    from training.evaluate_real import (
-        evaluate_real,
-        example_seeds,
-        readme_arithmetic,
-        service_inputs,
-    )
-
     cfg, nets, state = load_networks(checkpoint)
     folder = build(DATA_PRESETS[cfg.data], data_root)
     names = attribute_names()
     train, val, test = (load_split(folder, s) for s in ("train", "val", "test"))
-    real = _real_splits(cfg, data_root)
+    real = real_splits(cfg, data_root)
     rng = np.random.default_rng(seed)
     g, e, v = nets["G"], nets["E"], nets["V"]
     bank_cats = prototype_categories(cfg, e, data_root)
@@ -223,7 +124,7 @@ def evaluate(
     pool = {
         k: np.concatenate([train[k], real["train"][k]]) for k in ("voxels", "category", "attrs")
     }
-    train_mu = encode(v, _voxels_input(pool["voxels"]))
+    train_mu = encode(v, voxels_input(pool["voxels"]))
     train_attrs = binary_targets(pool["attrs"], names)
     concepts = concept_vectors(train_mu, pool["category"], train_attrs)
 
@@ -256,7 +157,7 @@ def evaluate(
     # prototype-blending image encoder, whose answers are softer, pull it down to 0.2 and cost
     # the samples and the mesh round trip.)
     val_vox = np.concatenate([val["voxels"], real_val["voxels"]]).astype(bool)
-    val_rt = decode(g, encode(v, _voxels_input(val_vox.astype(np.uint8))))
+    val_rt = decode(g, encode(v, voxels_input(val_vox.astype(np.uint8))))
     best = float(max(THRESHOLDS, key=lambda t: float(iou(val_rt > t, val_vox).mean())))
     per_cat = {}
     for t_name, t in (("0.5", 0.5), ("best", image_best)):
@@ -264,7 +165,7 @@ def evaluate(
         per_cat[t_name] = {
             c: float(scores[test["category"] == i].mean()) for i, c in enumerate(CATEGORY_NAMES)
         }
-    ae = iou(decode(g, encode(v, _voxels_input(test["voxels"]))) > best, test_gt)
+    ae = iou(decode(g, encode(v, voxels_input(test["voxels"]))) > best, test_gt)
     # 3. the sampling prior (fitted to train codes), then generation quality vs test shapes:
     # a mixture over the procedural codes, and a kernel around each real model's code
     n_proc = len(train["voxels"])
@@ -292,7 +193,7 @@ def evaluate(
     test_attrs = binary_targets(test["attrs"], names)
     judge_acc = judge_accuracy(judge, test["voxels"], test["category"], test_attrs)
     pc, _ = judge.predict(samples)
-    test_mu = encode(v, _voxels_input(test["voxels"]))
+    test_mu = encode(v, voxels_input(test["voxels"]))
     arithmetic, arithmetic_global = {}, {}
     for ai, attr in enumerate(BINARY):
         lack = np.nonzero(test_attrs[:, ai] == 0.0)[0]
@@ -371,17 +272,6 @@ def evaluate(
         },
     }
     return metrics, concepts, prior
-
-
-def _real_splits(cfg, data_root: Path) -> dict[str, dict[str, np.ndarray]]:
-    """The real dataset's splits when the run trained on it; otherwise empty splits."""
-    if cfg.real_fraction <= 0:
-        r = cfg.model.resolution
-        empty = {"voxels": np.zeros((0, r, r, r), np.uint8), "category": np.zeros(0, np.int16),
-                 "attrs": np.zeros((0, len(attribute_names())), np.float32)}  # fmt: skip
-        return {"train": empty, "val": empty, "test": empty}
-    folder = real_dataset_for(cfg, data_root)
-    return {s: load_real(folder, s) for s in ("train", "val", "test")}
 
 
 def write_metrics(metrics: dict, path: Path) -> Path:

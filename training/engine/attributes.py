@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from training.dataset import attribute_names, load_split
-from training.judge import BINARY, binary_targets
-from training.shapes import CATEGORY_NAMES, all_attributes, make_shape
+from training.data.procedural import attribute_names, load_split
+from training.data.shapes import CATEGORY_NAMES, all_attributes, make_shape
+from training.models.judge import BINARY, binary_targets
 
 log = logging.getLogger(__name__)
 TIE_VALUE = 1.5  # |code| in an attribute's dimension (the prior's units: ~1.5 std)

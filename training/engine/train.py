@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -30,15 +29,16 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from training import attributes, prototypes
-from training.config import TrainConfig
-from training.dataset import DATA_PRESETS, build, load_split
-from training.networks import build as build_networks
-from training.networks import to_channels_last
-from training.realset import load_real, real_dataset_for
+from training.data.procedural import DATA_PRESETS, build, load_split
+from training.data.real_set import load_real, real_dataset_for
+from training.engine import attributes
+from training.engine.checkpoint import CHECKPOINT, load_state, save_checkpoint
+from training.engine.config import TrainConfig
+from training.models import prototypes
+from training.models.networks import build as build_networks
+from training.models.networks import images_to_input, to_channels_last
 
 log = logging.getLogger(__name__)
-CHECKPOINT = "checkpoint.pt"
 LOGVAR_MIN, LOGVAR_MAX = -8.0, 2.0
 LOG_FIELDS = [
     "step",
@@ -158,17 +158,12 @@ def _photo_defects(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.where(patch[:, None].to(dev), fill[:, :, None, None].to(dev), x)
 
 
-def images_to_input(images_u8: torch.Tensor) -> torch.Tensor:
-    """[B, S, S, 3] uint8 RGB -> [B, 3, S, S] float, (x / 255 - 0.5) / 0.5 (the manifest's)."""
-    return (images_u8.permute(0, 3, 1, 2).float() / 255.0 - 0.5) / 0.5
-
-
 class _Data:
     """The train split held in memory as uint8 tensors; batches drawn by (seed, step, rank).
     With real models, a ``real_fraction`` of each batch comes from them (a few hundred real
     models beside thousands of procedural shapes would otherwise be a rounding error). With
     ``ties``, the procedural shapes' binary attributes and counterfactual grids too
-    (training/attributes.py)."""
+    (training/engine/attributes.py)."""
 
     def __init__(
         self,
@@ -303,7 +298,7 @@ def train(
         [*e_params, *nets["V"].parameters()], lr=1e-3, betas=(cfg.beta1, 0.999)
     )
     opt_d = torch.optim.Adam(nets["D"].parameters(), lr=1e-5, betas=(cfg.beta1, 0.999))
-    # prototype stages: E's trunk and prototype head (training/prototypes.py)
+    # prototype stages: E's trunk and prototype head (training/models/prototypes.py)
     opt_p = None
     if cfg.model.e_prototypes:
         opt_p = torch.optim.Adam(nets["E"].parameters(), lr=1e-3, betas=(cfg.beta1, 0.999))
@@ -312,7 +307,7 @@ def train(
     step, seconds = 0, 0.0
     if state is not None:
         for k, n in nets.items():
-            _load_state(n, state["nets"][k])
+            load_state(n, state["nets"][k])
         for k, o in optimisers.items():
             if k in state:  # opt_p: absent from runs without a prototype head
                 o.load_state_dict(state[k])
@@ -502,7 +497,7 @@ def train(
                                    seed=cfg.seed, dev=dev)  # fmt: skip
             targets = None  # a later prototype stage recomputes them with the new G
         if rank == 0 and (done % cfg.checkpoint_every == 0 or done == end or stage_end):
-            _save(ckpt_path, cfg, nets, optimisers, done, seconds)
+            save_checkpoint(ckpt_path, cfg, nets, optimisers, done, seconds)
             if stage_end:  # keep each stage's result (e.g. to compare VAE vs VAE-GAN)
                 shutil.copyfile(ckpt_path, run_dir / f"checkpoint-{stage.name}.pt")
     if log_file:
@@ -533,62 +528,3 @@ def _set_frozen(nets: dict[str, nn.Module], *, frozen: bool) -> None:
     for k in ("G", "V"):
         nets[k].train(not frozen)
         nets[k].requires_grad_(not frozen)
-
-
-def _save(
-    path: Path,
-    cfg: TrainConfig,
-    nets: dict[str, nn.Module],
-    optimisers: dict[str, torch.optim.Optimizer],
-    step: int,
-    seconds: float,
-) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(
-        {
-            "config": cfg.to_dict(),
-            "step": step,
-            "seconds": seconds,
-            "nets": {k: n.state_dict() for k, n in nets.items()},
-            **{k: o.state_dict() for k, o in optimisers.items()},
-            "torch": torch.__version__,
-            "hardware": hardware(),
-        },
-        tmp,
-    )
-    tmp.replace(path)  # atomic: a crash mid-save never leaves a broken checkpoint
-
-
-def _load_state(net: nn.Module, state: dict) -> None:
-    """Load a network's weights; only a prototype head may be missing (a run extended with one
-    starts it at zero, exactly as a fresh run would have it before its first prototype stage)."""
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith("proto.") for k in missing):
-        raise RuntimeError(
-            f"checkpoint does not fit the network: missing {missing}, unexpected {unexpected}"
-        )
-
-
-def hardware() -> str:
-    """What trained the model, for the model card."""
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(0)} (CUDA)"
-    threads = torch.get_num_threads()
-    return f"{os.cpu_count()} CPU cores ({platform.machine()}), torch {threads} threads"
-
-
-def load_networks(path: Path) -> tuple[TrainConfig, dict[str, nn.Module], dict]:
-    """Rebuild the networks from a checkpoint (its own config), in eval mode; with "S", the
-    run's object cut-out network when it has one (training/segmenter.py)."""
-    from training.segmenter import load_segmenter
-
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = TrainConfig.from_dict(state["config"])
-    nets = build_networks(cfg.model, seed=cfg.seed)
-    for k, n in nets.items():
-        _load_state(n, state["nets"][k])
-        n.eval()
-    segmenter = load_segmenter(Path(path).parent)
-    if segmenter is not None:
-        nets["S"] = segmenter
-    return cfg, nets, state

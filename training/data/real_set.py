@@ -12,7 +12,7 @@ renders, split by model, with a manifest of where every model came from.
                                split; plus dropped duplicates and files that failed, with reasons
 Train models get TRAIN_VIEWS renders on the training background pool; val and test models get
 EVAL_VIEWS held-out renders: half on white or plain backgrounds, half on photographs from a
-package no training step sees (training/photo.py).
+package no training step sees (training/data/photo.py).
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from app.voxelize import ShapeFileError
-from training.realdata import assign_splits, drop_duplicates, load_scene, voxelize_mesh
-from training.realsources import SH3D_NONFREE, SH3D_ROOT, RealModel, find_models, source_packages
-from training.shapes import CATEGORY_NAMES
+from training.data.real_convert import assign_splits, drop_duplicates, load_scene, voxelize_mesh
+from training.data.real_sources import SH3D_NONFREE, SH3D_ROOT, RealModel, find_models, source_packages
+from training.data.shapes import CATEGORY_NAMES
 
 log = logging.getLogger(__name__)
 # everything the command needs from Debian: the models, AC3D conversion, headless OpenGL,
@@ -50,7 +50,7 @@ class RealConfig:
     image_size: int = 64
     train_views: int = 24  # renders per train model (training backgrounds)
     eval_views: int = 8  # held-out renders per val/test model: half plain, half photographs
-    nonfree: bool = False  # also sweethome3d-furniture-nonfree's models (training/realsources.py)
+    nonfree: bool = False  # also sweethome3d-furniture-nonfree's models (training/data/real_sources.py)
 
     def key(self) -> str:
         fields = asdict(self)
@@ -137,7 +137,7 @@ def _render(
     n: int,
     own: bool | None = None,
 ) -> dict[str, np.ndarray]:
-    from training.photo import Photographer, evaluation_photos, training_textures
+    from training.data.photo import Photographer, evaluation_photos, training_textures
 
     ph = Photographer(load_scene(model, cache), size=cfg.image_size)
     images, masks, kinds = [], [], []
@@ -257,17 +257,17 @@ def real_dataset_for(cfg, data_root: Path, *, install: bool = True) -> Path:
 
 
 def _attribute_names() -> list[str]:
-    from training.dataset import attribute_names
+    from training.data.procedural import attribute_names
 
     return attribute_names()
 
 
 def wide_photos(folder: Path, split: str) -> dict[str, np.ndarray]:
     """WIDE_VIEWS photographs per model of a held-out split that nobody cropped to the object
-    (training/photo.py, shoot_wide: small and off-centre on the evaluation photographs, at four
+    (training/data/photo.py, shoot_wide: small and off-centre on the evaluation photographs, at four
     times the encoder's side) -> {"images": [N, V, 4S, 4S, 3] uint8, "masks": [N, V, 4S, 4S]
     bool}; rendered once, then read from ``folder``/wide-<split>.npz. Evaluation only."""
-    from training.photo import Photographer, evaluation_photos
+    from training.data.photo import Photographer, evaluation_photos
 
     path = Path(folder) / f"wide-{split}.npz"
     if path.is_file():

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from training.shapes import CATEGORY_NAMES, make_shape
-from training.shapes.render import View, camera_rays, render
+from training.data.shapes import CATEGORY_NAMES, make_shape
+from training.data.shapes.render import View, camera_rays, render
 
 PREVIEW_VIEW = View(
     azimuth=math.radians(35), elevation=math.radians(25), distance=4.0, fov=math.radians(40)

@@ -81,7 +81,7 @@ def write_model_card(
             [
                 f"E answers with a softmax-weighted blend of {m.e_prototypes} prototype codes (V's",
                 "codes of train shapes) chosen by a classifier, not a regressed z",
-                "(training/prototypes.py).",
+                "(training/models/prototypes.py).",
             ]
             if m.e_prototypes
             else []
@@ -187,7 +187,7 @@ def _segmenter_lines(seg: dict | None) -> list[str]:
         return []
     c = seg["config"]
     return [
-        f"- object cut-out network (`segmenter.onnx`, training/segmenter.py): a U-Net of width "
+        f"- object cut-out network (`segmenter.onnx`, training/engine/segmenter.py): a U-Net of width "
         f"{c['width']} on the train renders' masks ({_pct(c['real_fraction'])} real), "
         f"{c['steps']:,} steps of batch {c['batch']}"
         + (
@@ -354,7 +354,7 @@ def _real_metric_lines(metrics: dict) -> list[str]:
 
 
 def _direction_lines(d: dict | None) -> list[str]:
-    """The edit directions' figures (training/directions.py), measured on procedural test."""
+    """The edit directions' figures (training/export/directions.py), measured on procedural test."""
     if not d:
         return []
     flips = d["binary_flip_rate"]

@@ -1,0 +1,1 @@
+"""Training: the staged loop, checkpoints, prototype, attribute and segmenter training."""

@@ -1,0 +1,115 @@
+"""What every evaluation shares (iou and pairwise_iou are app/overlap.py's, re-exported): the networks run over arrays (encode, decode), the service's
+own answer to a photo (service_codes: the blend of the guessed category's prototype codes),
+IoU, generation metrics, and the splits a run trained on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from app.overlap import iou, pairwise_iou  # noqa: F401  (re-exported for the evaluations)
+from app.prototypes import BLEND_TEMPERATURE
+from training.data.procedural import DATA_PRESETS, attribute_names, build, load_split
+from training.data.real_set import load_real, real_dataset_for
+from training.data.shapes import CATEGORY_NAMES
+from training.models.prototypes import bank_categories, has_prototypes, prototype_logits
+
+
+@torch.no_grad()
+def encode(net: nn.Module, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Encoder mu for inputs x (float32 network input) -> [N, Z]."""
+    return np.concatenate(
+        [net(torch.from_numpy(x[i : i + batch]))[0].numpy() for i in range(0, len(x), batch)]
+    )
+
+
+@torch.no_grad()
+def hinted_codes(
+    e: nn.Module, x: np.ndarray, allowed: np.ndarray, *, temperature: float = BLEND_TEMPERATURE
+) -> np.ndarray:
+    """A prototype encoder's answer when the category is known: the blend over only the
+    prototypes ``allowed`` [N, K] bool, at the service's BLEND_TEMPERATURE (what
+    /v1/reconstruct does with a category hint; the encoder graph's own blend is at 1).
+    x [N, 3, S, S] float32 -> [N, Z]."""
+    logits = prototype_logits(e, x) / temperature
+    p = torch.softmax(logits.masked_fill(~torch.from_numpy(allowed), float("-inf")), 1)
+    return (p @ e.proto.bank).numpy()
+
+
+def category_mass(e: nn.Module, x: np.ndarray, bank_cats: np.ndarray, n: int) -> np.ndarray:
+    """A prototype encoder's softmax mass per category (what the service reports as its guess).
+    x [N, 3, S, S] float32, bank_cats [K] int -> [N, n] float, rows summing to 1."""
+    p = torch.softmax(prototype_logits(e, x), 1).numpy()
+    return np.stack([p[:, bank_cats == c].sum(1) for c in range(n)], 1)
+
+
+def service_codes(e: nn.Module, x: np.ndarray, bank_cats: np.ndarray | None) -> np.ndarray:
+    """What /v1/reconstruct answers without a hint: for a prototype encoder, the blend of the
+    prototypes of the category it gives most mass (app/prototypes.py); else E's mu.
+    x [N, 3, S, S] float32 network input -> [N, Z]."""
+    if bank_cats is None:
+        return encode(e, x)
+    guess = category_mass(e, x, bank_cats, len(CATEGORY_NAMES)).argmax(1)
+    return hinted_codes(e, x, bank_cats[None, :] == guess[:, None])
+
+
+def prototype_categories(cfg, e: nn.Module, data_root: Path) -> np.ndarray | None:
+    """Each prototype code's category [K] int, as the bundle's prototypes.npz names them, for a
+    prototype encoder; None for any other."""
+    if not has_prototypes(e):
+        return None
+    return bank_categories(train_categories(cfg, data_root), len(e.proto.bank), cfg.seed)
+
+
+def train_categories(cfg, data_root: Path) -> list[np.ndarray]:
+    """Categories of the train shapes in the order training holds them: [procedural, real]
+    (real empty for a run without real models)."""
+    procedural = load_split(build(DATA_PRESETS[cfg.data], data_root), "train")["category"]
+    return [procedural, real_splits(cfg, data_root)["train"]["category"]]
+
+
+@torch.no_grad()
+def decode(g: nn.Module, z: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Latents [N, Z] -> occupancy probabilities [N, R, R, R] float32."""
+    out = [
+        g.probabilities(torch.from_numpy(np.asarray(z[i : i + batch], dtype=np.float32)))
+        for i in range(0, len(z), batch)
+    ]
+    return torch.cat(out)[:, 0].numpy()
+
+
+def mean_metrics(draws: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of each figure over several draws of generation_metrics."""
+    return {k: float(np.mean([d[k] for d in draws])) for k in draws[0]}
+
+
+def generation_metrics(samples: np.ndarray, refs: np.ndarray) -> dict[str, float]:
+    """MMD, COV, 1-NNA with d = 1 - IoU (see module doc). samples, refs: bool grids."""
+    d_sr = 1.0 - pairwise_iou(samples, refs)  # [S, R]
+    mmd = float(d_sr.min(axis=0).mean())
+    cov = float(len(np.unique(d_sr.argmin(axis=1))) / len(refs))
+    both = np.concatenate([samples, refs])
+    labels = np.r_[np.zeros(len(samples)), np.ones(len(refs))]
+    d = 1.0 - pairwise_iou(both, both)
+    np.fill_diagonal(d, np.inf)
+    nna = float(np.mean(labels[d.argmin(axis=1)] == labels))
+    return {"mmd": mmd, "cov": cov, "one_nna": nna}
+
+
+def voxels_input(v: np.ndarray) -> np.ndarray:
+    """Voxel grids [N, R, R, R] -> the voxel encoder's input [N, 1, R, R, R] float32."""
+    return v[:, None].astype(np.float32)
+
+
+def real_splits(cfg, data_root: Path) -> dict[str, dict[str, np.ndarray]]:
+    """The real dataset's splits when the run trained on it; otherwise empty splits."""
+    if cfg.real_fraction <= 0:
+        r = cfg.model.resolution
+        empty = {"voxels": np.zeros((0, r, r, r), np.uint8), "category": np.zeros(0, np.int16),
+                 "attrs": np.zeros((0, len(attribute_names())), np.float32)}  # fmt: skip
+        return {"train": empty, "val": empty, "test": empty}
+    folder = real_dataset_for(cfg, data_root)
+    return {s: load_real(folder, s) for s in ("train", "val", "test")}

@@ -1,0 +1,1 @@
+"""Export: ONNX graphs with parity checks, directions, previews, model card, bundle, Triton."""

@@ -1,0 +1,1 @@
+"""Networks: G, D, E, V (one config), the segmenter, the voxel judge, the prototype head."""
