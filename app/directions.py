@@ -1,5 +1,6 @@
-"""Named edit directions from the bundle's "directions" file (fitted by training/export/directions.py):
-a start latent plus amounts along them is an edited shape (POST /v1/edit)."""
+"""Named edit directions from the bundle's "directions" file (fitted by
+training/export/directions.py): a start latent plus amounts along them is an edited shape
+(POST /v1/edit)."""
 
 from __future__ import annotations
 

@@ -21,14 +21,14 @@ from training.models.networks import ModelConfig, build, images_to_input
 K = 8
 
 
-def _proto_cfg(steps: int = 20, *, voxel_steps: int = 60, leave_self_out: bool = False):
+def _proto_cfg(steps: int = 20, *, voxel_steps: int = 60):
     tiny = PRESETS["tiny"]
     return dataclasses.replace(
         tiny,
         model=dataclasses.replace(tiny.model, e_prototypes=K),
         stages=(
             Stage("v", voxel_steps, lr_g=3e-3, lr_e=3e-3, mode="voxel"),
-            Stage("p", steps, lr_e=3e-3, mode="prototype", leave_self_out=leave_self_out),
+            Stage("p", steps, lr_e=3e-3, mode="prototype"),
         ),
         log_every=5,
     )
@@ -85,37 +85,10 @@ def test_bank_takes_real_models_and_their_mirror_images_first() -> None:
         prototypes.choose_bank(v, [procedural[:3], real], 9, seed=0, dev=torch.device("cpu"))
 
 
-def test_each_train_shape_owns_the_bank_entries_made_from_it() -> None:
-    # an encoder that returns the grid itself, so a bank entry shows which shape made it
-    class Flat(nn.Module):
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return x.flatten(1), x.flatten(1)
-
-    gen = torch.Generator().manual_seed(0)
-    procedural = (torch.rand(6, 2, 2, 2, generator=gen) > 0.5).to(torch.uint8)
-    real = (torch.rand(2, 2, 2, 2, generator=gen) > 0.5).to(torch.uint8)
-    procedural[:, 0, 0, 0] = torch.arange(6) % 2  # distinct rows are not needed, only layout
-    bank = prototypes.choose_bank(Flat(), [procedural, real], 7, seed=3, dev=torch.device("cpu"))
-    own = prototypes.own_prototypes([6, 2], 7, seed=3)
-    rows = torch.cat([procedural, real]).flatten(1).float()
-    assert own.shape == (8, 2)
-    for r in range(8):
-        if own[r, 0] >= 0:
-            assert torch.equal(bank[own[r, 0]], rows[r]), r
-    assert torch.equal(bank[own[6, 1]], real[0].flip(0).flatten().float())  # the mirror's
-    assert (own[:6, 0] >= 0).sum() == 3 and (own[:6, 1] == -1).all()  # 7 - 2 * 2 procedural
-    iou = torch.rand(8, 7, generator=gen) + 0.1
-    cut = prototypes.without_own(iou, own)
-    for r in range(8):
-        gone = {int(i) for i in own[r] if i >= 0}
-        assert all((cut[r, j] == 0) == (j in gone) for j in range(7)), r
-
-
-@pytest.mark.parametrize("leave_self_out", [False, True])
 def test_prototype_stage_fits_only_e_and_answers_with_a_blend_of_the_bank(
-    tmp_path: Path, tiny_data_root: Path, leave_self_out: bool
+    tmp_path: Path, tiny_data_root: Path
 ) -> None:
-    cfg = _proto_cfg(leave_self_out=leave_self_out)
+    cfg = _proto_cfg()
     before = train(cfg, run_dir=tmp_path, data_root=tiny_data_root, stop_after=60)
     a = torch.load(before, weights_only=False)["nets"]
     assert not a["E"]["proto.ready"]

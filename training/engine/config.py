@@ -33,11 +33,6 @@ class Stage:
     mode: str = "joint"
     # image augmentation: brightness, contrast, saturation scaled by U(1 - j, 1 + j) (0 = none)
     color_jitter: float = 0.0
-    # prototype stages: no credit to a train shape's own prototypes (training/models/prototypes.py)
-    leave_self_out: bool = False
-    # image augmentation as photographs vary: wider zoom, tilt, grey, blur, occlusion
-    # (training/engine/train.py: augment_images)
-    strong_augment: bool = False
     # joint and voxel stages: weight of the tied-attribute terms (one latent dimension per
     # binary attribute across categories, training/engine/attributes.py; 0 = off)
     tie_attributes: float = 0.0
@@ -129,8 +124,22 @@ class TrainConfig:
         d["model"] = ModelConfig(
             **{k: tuple(v) if isinstance(v, list) else v for k, v in d["model"].items()}
         )
-        d["stages"] = tuple(Stage(**s) for s in d["stages"])
+        d["stages"] = tuple(Stage(**_current(s)) for s in d["stages"])
         return TrainConfig(**d)
+
+
+# switches a stage once had, measured without gain and removed (docs/model_history.md); older
+# checkpoints and manifests carry them, off
+RETIRED_STAGE_SWITCHES = ("leave_self_out", "strong_augment")
+
+
+def _current(stage: dict[str, Any]) -> dict[str, Any]:
+    """A stored stage's fields without the retired switches; one that was on is refused."""
+    stage = dict(stage)
+    for key in RETIRED_STAGE_SWITCHES:
+        if stage.pop(key, False):
+            raise ValueError(f"stage {stage.get('name')!r} uses {key}, which was removed")
+    return stage
 
 
 PRESETS: dict[str, TrainConfig] = {
@@ -146,15 +155,12 @@ PRESETS: dict[str, TrainConfig] = {
         batch_size=100,
         checkpoint_every=1000,
     ),
-    # Designed for 2 CPU cores in <= 2 h. 32^3 voxels, 64 px images, narrow G/D/V (bench/
-    # train_step.py: ~1.8 s per joint step at batch 32 vs ~18 s for the paper's widths at 32^3).
-    # Staged: the latent space is learnt by V and G alone (a reconstruction warm start, a
-    # lower-lr refinement, a short adversarial stage with a small GAN weight so G sharpens
-    # without leaving V's latent space); then a deeper image encoder is fitted to the frozen G
-    # and V. Run 1 trained E jointly throughout and reached test IoU 0.57 (train 0.64): E, not
-    # G (voxel autoencoder 0.89), was the limit, and a joint step pays G's cost for E twice.
-    # v3: 40% of every batch from real models (Debian packages, training/data/real_set.py), mirror
-    # augmentation; ~98 min on 2 cores, plus ~36 min for the two prototype stages (3.2).
+    # The shipped recipe, for 2 CPU cores (about 2.5 h with the segmenter): 32^3 voxels, 64 px
+    # images, narrow G/D/V. The latent space is learnt by V and G alone (voxel stages), then the
+    # image encoder is fitted to the frozen G and V (image stages), then it classifies over
+    # 1,024 prototype codes (prototype stages), then shared attributes are tied to latent
+    # dimensions (tie stages). What each stage changed and what was tried and not kept:
+    # docs/model_history.md.
     "cpu": TrainConfig(
         preset="cpu",
         data="cpu",
@@ -162,43 +168,21 @@ PRESETS: dict[str, TrainConfig] = {
                           d_widths=(32, 64, 128), image_size=64,
                           e_widths=(48, 96, 192, 384), e_depth=2, e_prototypes=1024),
         stages=(
-            Stage("vae", 1600, lr_g=5e-4, lr_e=5e-4, mode="voxel"),
+            Stage("vae", 1600, lr_g=5e-4, lr_e=5e-4, mode="voxel"),  # V + G warm start
             Stage("vae-refine", 700, lr_g=2e-4, lr_e=2e-4, mode="voxel"),
             Stage("vae-gan", 500, adversarial=0.05, lr_g=2e-4, lr_d=1e-4, lr_e=2e-4,
-                  mode="voxel"),
-            Stage("image", 2000, lr_e=5e-4, mode="image"),
+                  mode="voxel"),  # a small GAN weight: G sharpens within V's latent space
+            Stage("image", 2000, lr_e=5e-4, mode="image"),  # E regresses z, G and V frozen
             Stage("image-refine", 900, lr_e=1.5e-4, mode="image"),
-            # 3.1: the image encoder still underfit (0.30 IoU on real train renders), so more
             Stage("image-more", 2000, lr_e=2e-4, mode="image"),
-            # 3.2: E regressing z put real photographs between shapes (blobs); a classifier over
-            # 1,024 prototype codes answers on the shape manifold (training/models/prototypes.py)
+            # E classifies over the prototype codes (training/models/prototypes.py)
             Stage("image-proto", 4000, lr_e=3e-4, mode="prototype"),
-            # then at a lower rate, with colour jitter (models must not be told apart by colour)
             Stage("image-proto-jitter", 4000, lr_e=1e-4, mode="prototype", color_jitter=0.3),
-            # Tried after 3.2, not kept: 2,500 more steps with leave_self_out, against a control
-            # of the same steps and batches without it. Validation (35 models, paired): real
-            # plain +0.011 IoU (SE 0.012), photo +0.028 (SE 0.011), procedural 0.628 -> 0.633;
-            # on the test split it did not hold (plain 0.307 -> 0.313, photo 0.283 -> 0.283,
-            # category 67 -> 66% and 68 -> 64%), so the recipe stops at 3.2's stages.
-            # Also tried after 3.3, not kept: the same 2,500 steps with strong_augment (zoom
-            # 70-100%, tilt, grey, blur, a hidden patch) against that control. Validation: plain
-            # 0.322 -> 0.328, photo 0.267 -> 0.270 (paired by model +0.005, SE 0.007), the
-            # encoder's category guess 70 -> 75% / 63 -> 64%, procedural 0.628 -> 0.620.
-            # 3.8: G and V again, tying each attribute that several categories have to one latent
-            # dimension (training/engine/attributes.py); the prototype bank is re-encoded at its end.
-            # Validation (12 procedural sofas without armrests + the chairs' armrest direction):
-            # armrests on 0 -> 12; voxel round trip 0.932 -> 0.870 after this stage, 0.914 after
-            # the next (real models 0.668 -> 0.641 -> 0.667)
+            # shared attributes tied to one latent dimension each (training/engine/attributes.py);
+            # the prototype bank is re-encoded at the stage's end
             Stage("tie-attributes", 1200, lr_g=2e-4, lr_e=2e-4, mode="voxel", tie_attributes=1.0,
                   reset_optimisers=True),
-            # then a lower rate with the tie at a fifth of its weight, so reconstruction recovers
             Stage("tie-settle", 600, lr_g=1e-4, lr_e=1e-4, mode="voxel", tie_attributes=0.2),
-            # Tried after 3.10.1 on a lent H100, not kept: the finished run continued by 13,500
-            # more prototype steps at batch 128 (Stage.batch_size): real validation +0.018 over
-            # that run, level with 3.10.1; the encoder is not short of steps (model_history)
-            # Tried after 3.10.1, not kept: one run from scratch with the tie stages before the
-            # image stages, no image-more and a 1,000-step segmenter: 145 min (within 2.5 h), but
-            # real validation white/plain 0.397 -> 0.383, photographs 0.376 -> 0.353 (README)
         ),
         batch_size=32,
         real_fraction=0.4,

@@ -96,30 +96,20 @@ def recon_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float) ->
 
 
 def augment_images(
-    images: torch.Tensor, gen: torch.Generator, color_jitter: float = 0.0, strong: bool = False
+    images: torch.Tensor, gen: torch.Generator, color_jitter: float = 0.0
 ) -> torch.Tensor:
     """Random zoom (80-100% of the frame) and shift, so E tolerates framing; with
     ``color_jitter`` j > 0 also brightness, contrast and saturation each scaled by U(1-j, 1+j),
-    so E cannot tell models apart by their colours alone. ``strong``: zoom 70-100% and a tilt
-    of up to 10 degrees, then grey (p STRONG_P), blurred by a resize to 24-48 px and back
-    (p STRONG_P) and a patch of 10-25% of the frame hidden (p STRONG_P), as photographs
-    taken off-centre, in poor light, small or partly occluded are. [B, 3, S, S] in [-1, 1]."""
+    so E cannot tell models apart by their colours alone. [B, 3, S, S] in [-1, 1]."""
     b = images.shape[0]
-    low = 0.7 if strong else 0.8
-    scale = low + (1 - low) * torch.rand(b, generator=gen)
+    scale = 0.8 + 0.2 * torch.rand(b, generator=gen)
     shift = (torch.rand(b, 2, generator=gen) * 2 - 1) * (1 - scale)[:, None]
-    # (no draw without ``strong``: the standard augmentation's random stream stays as it was)
-    angle = (torch.rand(b, generator=gen) * 2 - 1) * np.pi / 18 if strong else torch.zeros(b)
     theta = torch.zeros(b, 2, 3)
-    theta[:, 0, 0] = scale * torch.cos(angle)
-    theta[:, 0, 1] = -scale * torch.sin(angle)
-    theta[:, 1, 0] = scale * torch.sin(angle)
-    theta[:, 1, 1] = scale * torch.cos(angle)
+    theta[:, 0, 0] = scale
+    theta[:, 1, 1] = scale
     theta[:, :, 2] = shift
     grid = F.affine_grid(theta.to(images.device), list(images.shape), align_corners=False)
     out = F.grid_sample(images, grid, padding_mode="border", align_corners=False)
-    if strong:
-        out = _photo_defects(out, gen)
     if color_jitter <= 0:
         return out
     bright, contrast, sat = 1 + (torch.rand(3, b, 1, 1, 1, generator=gen) * 2 - 1) * color_jitter
@@ -128,34 +118,6 @@ def augment_images(
     x = gray + (x - gray) * sat
     x = x.mean((1, 2, 3), keepdim=True) + (x - x.mean((1, 2, 3), keepdim=True)) * contrast
     return x.clamp(0, 1) * 2 - 1
-
-
-STRONG_P = 0.25  # chance of each defect of strong augmentation
-
-
-def _photo_defects(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Grey, blur (resize down and back) and a hidden patch, each on a random STRONG_P share."""
-    b, _, s, _ = x.shape
-    pick = torch.rand(3, b, generator=gen) < STRONG_P
-    dev = x.device
-    grey = pick[0].to(dev)[:, None, None, None]
-    x = torch.where(grey, x.mean(1, keepdim=True).expand_as(x), x)
-    small = int(torch.randint(24, 49, (1,), generator=gen))
-    blurred = F.interpolate(
-        F.interpolate(x, size=small, mode="bilinear", align_corners=False, antialias=True),
-        size=s,
-        mode="bilinear",
-        align_corners=False,
-    )
-    x = torch.where(pick[1].to(dev)[:, None, None, None], blurred, x)
-    side = (torch.sqrt(0.10 + 0.15 * torch.rand(b, generator=gen)) * s).long()
-    corner = (torch.rand(b, 2, generator=gen) * (s - side)[:, None]).long()
-    fill = torch.rand(b, 3, generator=gen) * 2 - 1
-    rows = torch.arange(s)[None, :]
-    inside_y = (rows >= corner[:, :1]) & (rows < corner[:, :1] + side[:, None])
-    inside_x = (rows >= corner[:, 1:]) & (rows < corner[:, 1:] + side[:, None])
-    patch = (inside_y[:, :, None] & inside_x[:, None, :]) & pick[2][:, None, None]
-    return torch.where(patch[:, None].to(dev), fill[:, :, None, None].to(dev), x)
 
 
 class _Data:
@@ -343,7 +305,7 @@ def train(
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         # 1. batch
         vox, img, rows, flip = data.batch(rng, b)
-        img = augment_images(img, gen, stage.color_jitter, stage.strong_augment)
+        img = augment_images(img, gen, stage.color_jitter)
         vox, img = vox.to(dev), img.to(dev)
         d_loss = d_acc = g_adv = proto = tie = torch.zeros((), device=dev)
         d_updated = False
@@ -355,13 +317,9 @@ def train(
                 targets = prototypes.prepare(
                     nets["E"], nets["G"], nets["V"], parts, seed=cfg.seed, dev=dev
                 )
-                sizes = [len(p) for p in parts]
-                own = prototypes.own_prototypes(sizes, cfg.model.e_prototypes, cfg.seed)
             with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
                 logits = E(img, prototype_logits=True)
             iou = targets[rows, flip.long()].to(dev)
-            if stage.leave_self_out:
-                iou = prototypes.without_own(iou, own[rows].to(dev))
             proto = prototypes.soft_cross_entropy(logits, iou, cfg.proto_temperature)
             recon = kl = latent = torch.zeros((), device=dev)
             loss = proto

@@ -1,1 +1,1 @@
-"""Evaluation: encode / decode / IoU and the service's own answer path; procedural and real checks."""
+"""Evaluation: encode / decode / IoU and the service's own answer; procedural and real checks."""

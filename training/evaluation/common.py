@@ -1,6 +1,6 @@
-"""What every evaluation shares (iou and pairwise_iou are app/overlap.py's, re-exported): the networks run over arrays (encode, decode), the service's
+"""What every evaluation shares: the networks run over arrays (encode, decode), the service's
 own answer to a photo (service_codes: the blend of the guessed category's prototype codes),
-IoU, generation metrics, and the splits a run trained on."""
+IoU (app/overlap.py's, re-exported), generation metrics, and the splits a run trained on."""
 
 from __future__ import annotations
 

@@ -45,7 +45,8 @@ def write_previews(
 ) -> list[Path]:
     """-> paths of the PNGs written under ``out``. Shapes from photos are answered and drawn
     at ``image_threshold`` (default: ``threshold``) as /v1/reconstruct serves them
-    (``bank_categories``: a prototype encoder's code categories, training/evaluation/procedural.py)."""
+    (``bank_categories``: a prototype encoder's code categories,
+    training/evaluation/common.py)."""
     t_img = threshold if image_threshold is None else image_threshold
     g, e = nets["G"], nets["E"]
     rng = np.random.default_rng(seed)

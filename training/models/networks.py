@@ -129,8 +129,8 @@ class PrototypeHead(nn.Module):
 
     Plain parameters, zero at start (uniform weights; no draw from the global RNG, so adding the
     head to a config leaves every other network's initialisation as it was). ``bank`` holds the
-    K prototype codes [K, Z] and ``ready`` is 1 once training/models/prototypes.py has filled it; until
-    then E answers with its regression head."""
+    K prototype codes [K, Z] and ``ready`` is 1 once training/models/prototypes.py has filled
+    it; until then E answers with its regression head."""
 
     def __init__(self, z_dim: int, k: int) -> None:
         super().__init__()

@@ -13,10 +13,6 @@ So E learns a classifier over K prototype codes and answers with their softmax-w
 2. targets: the IoU of every train shape (and its mirror image) with every decoded prototype,
    computed once; a sample's soft label is softmax(IoU / temperature) over the bank;
 3. each prototype step trains E (trunk + head) on the cross-entropy against those labels.
-   With ``Stage.leave_self_out``, a train shape's own prototypes (its code and its mirror's)
-   get no credit: a model the service meets is never in the bank, so E should learn which
-   *other* shapes an image resembles, not recognise the train models themselves (with them,
-   real train renders decoded at IoU 0.59 and validation ones at 0.30).
 The answer stays a latent, so G, arithmetic and the bundle's interface are unchanged.
 """
 
@@ -100,29 +96,6 @@ def bank_categories(categories: list[np.ndarray], k: int, seed: int) -> np.ndarr
     real = np.asarray(categories[1]) if len(categories) > 1 else np.zeros(0, int)
     order = _procedural_order(len(procedural), seed).numpy()
     return np.concatenate([real, real, procedural[order]])[:k].astype(np.int64)
-
-
-def own_prototypes(sizes: list[int], k: int, seed: int) -> torch.Tensor:
-    """The bank entries made from each train shape, as :func:`choose_bank` laid them out:
-    sizes [N procedural, N real?] -> [sum N, 2] int64 bank indices (-1: none), rows in the
-    order of the parts concatenated; a real model owns its code and its mirror's."""
-    n_proc, n_real = sizes[0], sizes[1] if len(sizes) > 1 else 0
-    own = torch.full((n_proc + n_real, 2), -1, dtype=torch.int64)
-    real = torch.arange(n_real)
-    own[n_proc + real, 0] = real.clamp_max(k - 1)
-    own[n_proc + real, 1] = (n_real + real).clamp_max(k - 1)
-    taken = max(k - 2 * n_real, 0)  # procedural shapes in the bank, in the seeded order
-    own[_procedural_order(n_proc, seed)[:taken], 0] = 2 * n_real + torch.arange(taken)
-    return own
-
-
-def without_own(iou: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
-    """iou [B, K], own [B, 2] bank indices (-1: none) -> iou with the owned entries at 0."""
-    iou = iou.clone()
-    for col in range(own.shape[1]):
-        rows = torch.nonzero(own[:, col] >= 0).flatten()
-        iou[rows, own[rows, col]] = 0
-    return iou
 
 
 @torch.no_grad()
