@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from training.engine.atomic import save_atomic
 from training.engine.config import TrainConfig
 from training.engine.segmenter import load_segmenter
 from training.models.networks import build as build_networks
@@ -24,8 +25,7 @@ def save_checkpoint(
     step: int,
     seconds: float,
 ) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(
+    save_atomic(
         {
             "config": cfg.to_dict(),
             "step": step,
@@ -35,9 +35,8 @@ def save_checkpoint(
             "torch": torch.__version__,
             "hardware": hardware(),
         },
-        tmp,
+        path,
     )
-    tmp.replace(path)  # atomic: a crash mid-save never leaves a broken checkpoint
 
 
 def load_state(net: nn.Module, state: dict) -> None:

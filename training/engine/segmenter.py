@@ -29,6 +29,7 @@ from torch import nn
 from training.data.procedural import DATA_PRESETS, build, load_split
 from training.data.real_set import load_real, real_dataset_for
 from training.data.real_sources import SH3D_ROOT
+from training.engine.atomic import save_atomic
 from training.engine.config import TrainConfig
 from training.models.networks import images_to_input
 from training.models.segmenter import Segmenter, SegmenterConfig
@@ -163,7 +164,7 @@ def train_segmenter(
         if step % 50 == 0:
             log.info("segmenter step %d loss %.4f", step, loss.item())
         if step % CHECKPOINT_EVERY == 0 or step == end:
-            torch.save(
+            save_atomic(
                 {"config": asdict(cfg), "net": net.state_dict(), "opt": opt.state_dict(),
                  "sched": sched.state_dict(), "step": step,
                  "seconds": time.perf_counter() - t0},
@@ -173,7 +174,7 @@ def train_segmenter(
         return None
     seconds = time.perf_counter() - t0
     result = {"val_mask_iou": mask_iou(net, *val), "train_seconds": round(seconds, 1)}
-    torch.save({"config": asdict(cfg), "net": net.state_dict(), **result}, out / FILE)
+    save_atomic({"config": asdict(cfg), "net": net.state_dict(), **result}, out / FILE)
     log.info("segmenter: validation mask IoU %.3f after %.0f s", result["val_mask_iou"], seconds)
     return result
 

@@ -4,6 +4,7 @@ IoU (app/overlap.py's, re-exported), generation metrics, and the splits a run tr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,11 @@ from app.prototypes import BLEND_TEMPERATURE
 from training.data.procedural import DATA_PRESETS, attribute_names, build, load_split
 from training.data.real_set import load_real, real_dataset_for
 from training.data.shapes import CATEGORY_NAMES
+from training.models.judge import Judge, binary_targets, train_judge
 from training.models.prototypes import bank_categories, has_prototypes, prototype_logits
+
+# judges trained in this process, by run config, data root, steps and seed (judge_for)
+_JUDGES: dict[tuple[str, str, int, int], Judge] = {}
 
 
 @torch.no_grad()
@@ -113,3 +118,23 @@ def real_splits(cfg, data_root: Path) -> dict[str, dict[str, np.ndarray]]:
         return {"train": empty, "val": empty, "test": empty}
     folder = real_dataset_for(cfg, data_root)
     return {s: load_real(folder, s) for s in ("train", "val", "test")}
+
+
+def train_pool(cfg, data_root: Path) -> dict[str, np.ndarray]:
+    """The run's train shapes, procedural then real: voxels [N, R, R, R] uint8, category [N],
+    attrs [N, A_all] (real models carry a category, no attributes)."""
+    train = load_split(build(DATA_PRESETS[cfg.data], data_root), "train")
+    real = real_splits(cfg, data_root)["train"]
+    return {k: np.concatenate([train[k], real[k]]) for k in ("voxels", "category", "attrs")}
+
+
+def judge_for(cfg, data_root: Path, *, steps: int, seed: int) -> Judge:
+    """The voxel judge (category + binary attributes) trained on :func:`train_pool`, once per
+    process for a run's data, steps and seed: the evaluation and the export's direction
+    measurements share it."""
+    key = (json.dumps(cfg.to_dict(), sort_keys=True), str(Path(data_root).resolve()), steps, seed)
+    if key not in _JUDGES:
+        pool = train_pool(cfg, data_root)
+        attrs = binary_targets(pool["attrs"], attribute_names())
+        _JUDGES[key] = train_judge(pool["voxels"], pool["category"], attrs, steps=steps, seed=seed)
+    return _JUDGES[key]

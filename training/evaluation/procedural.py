@@ -43,6 +43,7 @@ from training.evaluation.common import (
     encode,
     generation_metrics,
     iou,
+    judge_for,
     mean_metrics,
     prototype_categories,
     real_splits,
@@ -50,7 +51,7 @@ from training.evaluation.common import (
     voxels_input,
 )
 from training.evaluation.real import evaluate_real, example_seeds, readme_arithmetic, service_inputs
-from training.models.judge import BINARY, binary_targets, judge_accuracy, train_judge
+from training.models.judge import BINARY, binary_targets, judge_accuracy
 from training.models.networks import images_to_input
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ def evaluate(
     z_std = rng.standard_normal((len(test_gt), cfg.model.z_dim)).astype(np.float32)
     gen_std = generation_metrics(decode(g, z_std) > best, test_gt)
     # 4. the judge, then what it judges
-    judge = train_judge(pool["voxels"], pool["category"], train_attrs, steps=judge_steps, seed=seed)
+    judge = judge_for(cfg, data_root, steps=judge_steps, seed=seed)
     test_attrs = binary_targets(test["attrs"], names)
     judge_acc = judge_accuracy(judge, test["voxels"], test["category"], test_attrs)
     pc, _ = judge.predict(samples)

@@ -222,27 +222,20 @@ def fit_and_measure(
     measured on the procedural test split with the evaluation's judge (same data, same seed)."""
     from training.data.procedural import DATA_PRESETS, attribute_names, build, load_split
     from training.engine.checkpoint import load_networks
-    from training.evaluation.common import decode, encode, real_splits, voxels_input
-    from training.models.judge import BINARY, binary_targets, train_judge
+    from training.evaluation.common import decode, encode, judge_for, train_pool, voxels_input
+    from training.models.judge import BINARY
 
     cfg, nets, _ = load_networks(checkpoint)
     folder = build(DATA_PRESETS[cfg.data], data_root)
-    train, test = load_split(folder, "train"), load_split(folder, "test")
-    real = real_splits(cfg, data_root)["train"]
-    pool = {k: np.concatenate([train[k], real[k]]) for k in ("voxels", "category", "attrs")}
+    test = load_split(folder, "test")
+    pool = train_pool(cfg, data_root)
     names = attribute_names()
     mu = encode(nets["V"], voxels_input(pool["voxels"]))
     conv, bn = nets["G"].net[0], nets["G"].net[1]  # the first layer: 1^3 -> 4^3, and its norm
     scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach().cpu().numpy()
     basis = sefa(conv.weight.detach().cpu().numpy(), scale, SEFA_DIRECTIONS)
     directions = fit_directions(mu, pool["category"], pool["attrs"], names, sefa_basis=basis)
-    judge = train_judge(
-        pool["voxels"],
-        pool["category"],
-        binary_targets(pool["attrs"], names),
-        steps=judge_steps,
-        seed=seed,
-    )
+    judge = judge_for(cfg, data_root, steps=judge_steps, seed=seed)  # the evaluation's
     metrics = direction_metrics(
         directions,
         test_mu=encode(nets["V"], voxels_input(test["voxels"])),
