@@ -1,4 +1,5 @@
-"""Fitting a latent to an uploaded shape by gradient steps (/v1/encode's refinement).
+"""Fitting a latent to an uploaded shape (/v1/encode's refinement): gradient steps, or the
+older fixed-point rule for bundles without the gradient graph.
 
 The voxel encoder's code is a one-shot guess: on real test meshes its decoded shape matches the
 upload at IoU 0.68, while the same generator can reach 0.85 from a code fitted by gradient
@@ -17,9 +18,19 @@ from __future__ import annotations
 
 import numpy as np
 
-FIT_RATE = 0.1  # Adam's step size, chosen on the real validation models (README)
+FIT_RATE = 0.1  # Adam's step size, chosen on the real validation models (docs/api.md, Fitting)
 DEFAULT_FIT_STEPS = 40
 MAX_FIT_STEPS = 200
+# fixed-point refinement, for bundles without a generator_gradient graph
+DEFAULT_FIXED_POINT_STEPS = 3
+MAX_FIXED_POINT_STEPS = 8
+FIXED_POINT_RATE = 0.5
+
+
+def fixed_point_step(z: np.ndarray, code: np.ndarray, again: np.ndarray) -> np.ndarray:
+    """z <- z + FIXED_POINT_RATE * (V(upload) - V(G(z))): the decoded shape's code moves to
+    the upload's. z, code (the upload's code), again (the code of z's decoded shape): [N, Z]."""
+    return z + FIXED_POINT_RATE * (code - again)
 
 
 class Adam:

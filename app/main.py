@@ -37,9 +37,9 @@ from app.limits import (
 )
 from app.meshpool import MeshPool, default_workers
 from app.observability import API_PREFIX, Metrics, RequestContext, csp_with_inline_scripts
+from app.openapi import with_bundle_facts
 from app.prototypes import Prototypes
-from app.routes import edit, generate, meta, upload
-from app.routes.openapi import with_bundle_facts
+from app.routes import edit, encode, generate, meta, reconstruct
 from app.settings import Settings
 
 log = logging.getLogger("gan3d")
@@ -181,11 +181,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.include_router(generate.router)
     app.include_router(edit.router)
-    app.include_router(upload.router)
+    app.include_router(reconstruct.router)
+    app.include_router(encode.router)
     app.include_router(meta.router)
     versioned = [
         route.path
-        for r in (generate.router, edit.router, upload.router, meta.router)
+        for r in (generate.router, edit.router, reconstruct.router, encode.router, meta.router)
         for route in r.routes
     ]
     app.add_middleware(

@@ -1,5 +1,6 @@
-"""The README's curl examples run as written (from the repository root) against the service
-serving the shipped bundle, each exiting 0 (they use curl -f: an HTTP error fails)."""
+"""The curl examples of the README and of docs/api.md run as written (from the repository root)
+against the service serving the shipped bundle, each exiting 0 (they use curl -f: an HTTP
+error fails)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ from tests.served import shipped_service
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _api_examples() -> list[str]:
-    """Every curl command (continuation lines joined) in the README's bash blocks."""
-    text = (ROOT / "README.md").read_text()
-    commands = []
+DOCUMENTS = ("README.md", "docs/api.md")
+
+
+def _api_examples(documents: tuple[str, ...] = DOCUMENTS) -> list[str]:
+    """Every curl command (continuation lines joined) in the documents' bash blocks, once."""
+    text = "\n".join((ROOT / d).read_text() for d in documents)
+    commands: list[str] = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         joined = re.sub(r"\\\n\s*", " ", block)
         # a command may span lines inside a quoted JSON body: keep reading until quotes close
@@ -29,7 +33,8 @@ def _api_examples() -> list[str]:
                 continue
             current = f"{current}\n{line}" if current else line
             if current.count("'") % 2 == 0:
-                commands.append(current)
+                if current not in commands:
+                    commands.append(current)
                 current = ""
     return commands
 
@@ -41,6 +46,7 @@ def server() -> Iterator[str]:
 
 
 def test_readme_has_the_examples() -> None:
+    assert len(_api_examples(("README.md",))) >= 5
     cmds = _api_examples()
     assert len(cmds) >= 8
     assert any("examples/table.png" in c for c in cmds)

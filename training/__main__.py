@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
         if e.name and e.name.split(".")[0] in TRAIN_EXTRA_MODULES:
             raise SystemExit(
                 f"python -m training {args.command}: the module {e.name!r} is missing; training "
-                "needs the `train` extra: pip install torch==2.13.0 -e '.[train]' (README)"
+                "needs the `train` extra: pip install torch==2.13.0 -e '.[train]' "
+                "(docs/training.md)"
             ) from e
         raise
 

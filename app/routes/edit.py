@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Response
 from app import latents
 from app.deps import LoadedDep, SettingsDep
 from app.errors import ApiError
+from app.openapi import COMMON, SHAPE_FILES, errors
 from app.results import shapes_response
-from app.routes.openapi import COMMON, SHAPE_FILES, errors
 from app.schemas import EditRequest
 
 router = APIRouter(prefix="/v1", tags=["edit"], responses=errors(*COMMON))

@@ -12,8 +12,8 @@ from app import latents
 from app.cache import ByteLRU, Cached
 from app.deps import LoadedDep, SettingsDep
 from app.meshing import DEFAULT_UPSAMPLE, MESHING_VERSION
+from app.openapi import COMMON, SHAPE_FILES, errors
 from app.results import shapes_response
-from app.routes.openapi import COMMON, SHAPE_FILES, errors
 from app.schemas import (
     ArithmeticRequest,
     Format,

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from app.deps import LoadedDep
 from app.latents import SOURCES
-from app.routes.openapi import errors
+from app.openapi import errors
 
 router = APIRouter(prefix="/v1", tags=["meta"], responses=errors(401, 503))
 

@@ -161,7 +161,7 @@ $("arith-btn").addEventListener("click", async () => {
   show(await resp.blob(), latentFromHeader(resp), "arithmetic");
 });
 
-// X-Gan3d-Mask: how the service found the object in the photo (README, /v1/reconstruct)
+// X-Gan3d-Mask: how the service found the object in the photo (docs/api.md, /v1/reconstruct)
 const MASK_NOTES = {
   alpha: "cut out by the image's alpha channel",
   background: "found by its plain background",

@@ -23,25 +23,12 @@ from PIL import Image
 from app.main import create_app
 from app.results import envelope_bytes
 from app.schemas import MAX_LATENT_SIZE, MAX_LATENTS
+from tests.app.conftest import assert_problem as _problem
 from tests.app.conftest import tiny_settings
 from tests.served import service
 from tests.tiny_bundle import make_tiny_bundle
 
 MiB = 2**20
-
-
-def _problem(r, status: int, *words: str) -> dict:
-    assert r.status_code == status, r.text[:500]
-    assert r.headers["content-type"].startswith("application/problem+json")
-    for w in words:
-        assert w.lower() in r.text.lower(), (w, r.text[:500])
-    return r.json()
-
-
-@pytest.fixture
-def client(tiny_bundle: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(tiny_settings(tiny_bundle))) as c:
-        yield c
 
 
 def _json(c: TestClient, path: str, raw: bytes):

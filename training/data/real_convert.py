@@ -70,7 +70,7 @@ def load_folder(folder: Path, resolution: int, *, up: Literal["y", "z"] = "y") -
     return FolderResult(voxels, names, skipped)
 
 
-# --- Real models from Debian packages (training/data/real_sources.py) -------------------------------
+# --- Real models from Debian packages (training/data/real_sources.py) ---------------------------
 
 REAL_SPLITS = {"test": 0.2, "val": 0.1}  # per category, by model; the rest is train
 DUPLICATE_IOU = 0.9  # two models of a category closer than this at the data resolution: keep one

@@ -33,7 +33,13 @@ import numpy as np
 
 from app.voxelize import ShapeFileError
 from training.data.real_convert import assign_splits, drop_duplicates, load_scene, voxelize_mesh
-from training.data.real_sources import SH3D_NONFREE, SH3D_ROOT, RealModel, find_models, source_packages
+from training.data.real_sources import (
+    SH3D_NONFREE,
+    SH3D_ROOT,
+    RealModel,
+    find_models,
+    source_packages,
+)
 from training.data.shapes import CATEGORY_NAMES
 
 log = logging.getLogger(__name__)
@@ -50,7 +56,9 @@ class RealConfig:
     image_size: int = 64
     train_views: int = 24  # renders per train model (training backgrounds)
     eval_views: int = 8  # held-out renders per val/test model: half plain, half photographs
-    nonfree: bool = False  # also sweethome3d-furniture-nonfree's models (training/data/real_sources.py)
+    nonfree: bool = (
+        False  # also sweethome3d-furniture-nonfree's models (training/data/real_sources.py)
+    )
 
     def key(self) -> str:
         fields = asdict(self)

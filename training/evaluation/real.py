@@ -27,7 +27,7 @@ from PIL import Image
 from torch import nn
 
 from app.bundle import ImageSpec
-from app.fitting import DEFAULT_FIT_STEPS, Adam
+from app.fitting import DEFAULT_FIT_STEPS, DEFAULT_FIXED_POINT_STEPS, Adam, fixed_point_step
 from app.images import SEGMENT_PASSES, find_object
 from app.latents import MixturePrior
 from app.meshing import (
@@ -56,7 +56,6 @@ from training.models.judge import BINARY, Judge
 # prior samples drawn for the one-piece share (200 moved it by +-3 points from seed to seed)
 # and, in sets of as many as there are test models, for the generation metrics (averaged)
 SAMPLES_FOR_PIECES = 1000
-FIXED_POINT_STEPS, FIXED_POINT_RATE = 3, 0.5  # as /v1/encode without a gradient graph
 FIT_STEPS_REPORTED = (10, 20, DEFAULT_FIT_STEPS, 80)
 PLAIN_BACKGROUNDS = ("white", "plain")
 
@@ -223,8 +222,8 @@ def evaluate_real(
     fitted = {s: float(v.mean()) for s, v in fitted_iou.items()}
     # ... and the fixed-point refinement of bundles without the gradient graph
     z = mu
-    for _ in range(FIXED_POINT_STEPS):
-        z = z + FIXED_POINT_RATE * (mu - encode(v, decode(g, z)[:, None]))
+    for _ in range(DEFAULT_FIXED_POINT_STEPS):  # as /v1/encode without a gradient graph
+        z = fixed_point_step(z, mu, encode(v, decode(g, z)[:, None]))
     fixed_point = iou(decode(g, z) > threshold, gt)
     # 3-4. prior samples: one piece after clean-up; 1-NNA against the real test shapes
     rng = np.random.default_rng(seed)
@@ -259,7 +258,7 @@ def evaluate_real(
         "refine_method": "gradient",
         "mesh_round_trip_iou_by_fit_steps": fitted,
         "mesh_round_trip_iou_fixed_point": float(fixed_point.mean()),
-        "fixed_point_steps": FIXED_POINT_STEPS,
+        "fixed_point_steps": DEFAULT_FIXED_POINT_STEPS,
         "mesh_round_trip_per_category": {
             c: float(round_trip[cats == i].mean())
             for i, c in enumerate(CATEGORY_NAMES)

@@ -28,9 +28,11 @@ _WHY = {
     400: "a bad latent, image or shape file",
     401: "the API key is missing or wrong (when GAN3D_API_KEY is set)",
     404: "this bundle lacks the network the endpoint needs",
-    413: "the request body is over GAN3D_MAX_UPLOAD_BYTES",
+    408: "the request body did not arrive within GAN3D_BODY_TIMEOUT_S",
+    413: "the request body is over GAN3D_MAX_UPLOAD_BYTES (JSON: GAN3D_MAX_JSON_BYTES)",
     415: "an unsupported file type",
-    422: "the request does not validate, or the shape is empty",
+    422: "the request does not validate, the shape is empty, or the answer would be over "
+    "GAN3D_MAX_RESPONSE_BYTES",
     503: "overloaded or not ready: retry after Retry-After",
     504: "the request outlived GAN3D_REQUEST_TIMEOUT_S",
 }
@@ -40,7 +42,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"description": _WHY[s], "content": _PROBLEM} for s in statuses}
 
 
-COMMON = (401, 413, 422, 503, 504)
+COMMON = (401, 408, 413, 422, 503, 504)
 SHAPE_FILES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "one shape as a file in the requested format (latent in X-Gan3d-Latent), "

@@ -1,0 +1,1 @@
+"""Training data: procedural shapes, real models from Debian packages, photo-like renders."""
