@@ -17,7 +17,8 @@ from training.data.procedural import DATA_PRESETS, load_split
 from training.data.procedural import build as build_data
 from training.engine.checkpoint import load_networks
 from training.engine.config import PRESETS, Stage
-from training.engine.train import discriminator_step, recon_loss, should_update_d, train
+from training.engine.losses import discriminator_step, recon_loss, should_update_d
+from training.engine.train import train
 from training.models.networks import build, images_to_input
 
 
@@ -105,16 +106,16 @@ def test_image_stage_fits_only_the_image_encoder(tmp_path: Path, tiny_data_root:
 def test_a_stage_may_take_its_own_batch_size(
     tmp_path: Path, tiny_data_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import training.engine.train as train_module
+    from training.engine.batches import Batches
 
     sizes: list[int] = []
-    draw = train_module._Data.batch
+    draw = Batches.batch
 
     def spy(self, rng, size):
         sizes.append(size)
         return draw(self, rng, size)
 
-    monkeypatch.setattr(train_module._Data, "batch", spy)
+    monkeypatch.setattr(Batches, "batch", spy)
     stages = (Stage("v", 2, mode="voxel"), Stage("wide", 2, mode="voxel", batch_size=12))
     train(dataclasses.replace(PRESETS["tiny"], stages=stages), run_dir=tmp_path,
           data_root=tiny_data_root)  # fmt: skip
@@ -190,7 +191,7 @@ def test_two_process_gloo_ddp(tmp_path: Path, tiny_data_root: Path) -> None:
 
 
 def test_colour_jitter_changes_colours_only_when_asked() -> None:
-    from training.engine.train import augment_images
+    from training.engine.batches import augment_images
 
     x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     plain = augment_images(x, torch.Generator().manual_seed(1))
