@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.latents import MixturePrior, fit_mixture, with_kernels
+from app.latents import MixturePrior
 from training.data.procedural import DATA_PRESETS, attribute_names, build, load_split
 from training.data.real_set import real_dataset_for, wide_photos
 from training.data.shapes import CATEGORY_NAMES
@@ -50,6 +50,7 @@ from training.evaluation.common import (
     service_codes,
     voxels_input,
 )
+from training.evaluation.latent_space import concept_vectors, fit_prior, within_category
 from training.evaluation.real import evaluate_real, example_seeds, readme_arithmetic, service_inputs
 from training.models.judge import BINARY, binary_targets, judge_accuracy
 from training.models.networks import images_to_input
@@ -57,55 +58,9 @@ from training.models.networks import images_to_input
 log = logging.getLogger(__name__)
 THRESHOLDS = np.round(np.arange(0.2, 0.75, 0.05), 2)
 INTERP_PAIRS, INTERP_FRAMES = 24, 8
-# the real-model kernels' spread, in units of their category's per-dimension std: on the real
-# validation models (bundle 3.5's networks), 0.3 gave 1-NNA 55% and 97.5% of samples in one
-# piece, 0.6 gave 53% and 95.5%; 0 would only replay the train models
-KERNEL_BANDWIDTH = 0.3
 # generation metrics: the mean over this many draws of as many samples as test shapes (one
 # draw of 432 moved 1-NNA by +-2 points from seed to seed)
 GENERATION_DRAWS = 3
-
-
-def concept_vectors(mu: np.ndarray, cats: np.ndarray, attrs: np.ndarray) -> dict[str, np.ndarray]:
-    """Named latents from encoded exemplars: each category's mean; each binary attribute's
-    direction (mean over categories of mean-with minus mean-without); and per category the
-    means with/without each binary attribute ("chair.has_armrests=1")."""
-    out: dict[str, np.ndarray] = {}
-    for ci, name in enumerate(CATEGORY_NAMES):
-        if (cats == ci).any():
-            out[name] = mu[cats == ci].mean(0)
-    for ai, attr in enumerate(BINARY):
-        diffs = []
-        for ci, name in enumerate(CATEGORY_NAMES):
-            sel = cats == ci
-            on, off = sel & (attrs[:, ai] == 1.0), sel & (attrs[:, ai] == 0.0)
-            if on.any() and off.any():
-                out[f"{name}.{attr}=1"], out[f"{name}.{attr}=0"] = mu[on].mean(0), mu[off].mean(0)
-                diffs.append(mu[on].mean(0) - mu[off].mean(0))
-        if diffs:
-            out[attr] = np.mean(diffs, axis=0)
-    return {k: v.astype(np.float32) for k, v in out.items()}
-
-
-def within_category(concepts: dict[str, np.ndarray], cat: int, attr: str) -> np.ndarray:
-    """The attribute's direction inside one category ("chair.has_armrests=1" minus "...=0"),
-    or the cross-category direction when the category lacks either side."""
-    on, off = (f"{CATEGORY_NAMES[cat]}.{attr}={v}" for v in (1, 0))
-    return concepts[on] - concepts[off] if on in concepts else concepts[attr]
-
-
-def prior_components(cats: np.ndarray, binary: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """One mixture component per (category, binary attributes) combination seen in the data:
-    measured on the cpu run's VAE checkpoint, 60 such components gave COV 46% / 1-NNA 70% vs
-    44% / 73% for one component per category. -> (labels [N], names [K])."""
-    keys = [
-        CATEGORY_NAMES[c]
-        + "|"
-        + ",".join(f"{a}={int(x)}" for a, x in zip(BINARY, row, strict=True) if not np.isnan(x))
-        for c, row in zip(cats, binary, strict=True)
-    ]
-    names, labels = np.unique(keys, return_inverse=True)
-    return labels, [str(n) for n in names]
 
 
 def evaluate(
@@ -114,52 +69,23 @@ def evaluate(
     """-> (metrics, concept vectors, sampling prior). Deterministic for a checkpoint and seed."""
     cfg, nets, state = load_networks(checkpoint)
     folder = build(DATA_PRESETS[cfg.data], data_root)
-    names = attribute_names()
     train, val, test = (load_split(folder, s) for s in ("train", "val", "test"))
     real = real_splits(cfg, data_root)
     rng = np.random.default_rng(seed)
-    g, e, v = nets["G"], nets["E"], nets["V"]
-    bank_cats = prototype_categories(cfg, e, data_root)
-    # 1. concept vectors: means of voxel-encoder codes of train exemplars (never test shapes),
-    # procedural and real (real models carry a category, no attributes)
+    g, v = nets["G"], nets["V"]
+    bank_cats = prototype_categories(cfg, nets["E"], data_root)
+    # 1. the shipped latent space: concept vectors and the sampling prior, from the voxel-encoder
+    # codes of train exemplars, procedural and real (real models carry a category, no attributes)
     pool = {
         k: np.concatenate([train[k], real["train"][k]]) for k in ("voxels", "category", "attrs")
     }
     train_mu = encode(v, voxels_input(pool["voxels"]))
-    train_attrs = binary_targets(pool["attrs"], names)
+    train_attrs = binary_targets(pool["attrs"], attribute_names())
     concepts = concept_vectors(train_mu, pool["category"], train_attrs)
-
-    # 2. single-view reconstruction, as the service answers; threshold chosen on validation
-    def recon(split: dict) -> np.ndarray:
-        x = images_to_input(torch.from_numpy(split["images"][:, 0])).numpy()
-        return decode(g, service_codes(e, x, bank_cats))
-
-    val_p, test_p = recon(val), recon(test)
-    val_gt, test_gt = val["voxels"].astype(bool), test["voxels"].astype(bool)
-    # the threshold serves procedural and real inputs alike: chosen on both validation splits
-    # (real: every held-out render, through the service's upload path), weighted equally
-    real_val = real["val"]
-    if len(real_val["voxels"]):
-        imgs = real_val["images"].reshape(-1, *real_val["images"].shape[2:])
-        real_p = decode(g, service_codes(e, service_inputs(imgs, nets.get("S")), bank_cats))
-        real_gt = np.repeat(real_val["voxels"].astype(bool), real_val["images"].shape[1], axis=0)
-    else:
-        real_p = real_gt = None
-
-    def val_score(t: float) -> float:
-        score = float(iou(val_p > t, val_gt).mean())
-        if real_p is None:
-            return score
-        return 0.5 * score + 0.5 * float(iou(real_p > t, real_gt).mean())
-
-    image_best = float(max(THRESHOLDS, key=val_score))
-    # the threshold for everything else (samples, walks, arithmetic, /v1/encode): chosen on the
-    # voxel round trip V -> G of both validation splits. (One threshold for both paths let a
-    # prototype-blending image encoder, whose answers are softer, pull it down to 0.2 and cost
-    # the samples and the mesh round trip.)
-    val_vox = np.concatenate([val["voxels"], real_val["voxels"]]).astype(bool)
-    val_rt = decode(g, encode(v, voxels_input(val_vox.astype(np.uint8))))
-    best = float(max(THRESHOLDS, key=lambda t: float(iou(val_rt > t, val_vox).mean())))
+    prior = fit_prior(train_mu, pool["category"], train_attrs, len(train["voxels"]))
+    # 2. thresholds, chosen on validation; single-view reconstruction as the service answers
+    test_p, image_best, best = _thresholds(nets, val, test, real["val"], bank_cats)
+    test_gt = test["voxels"].astype(bool)
     per_cat = {}
     for t_name, t in (("0.5", 0.5), ("best", image_best)):
         scores = iou(test_p > t, test_gt)
@@ -167,53 +93,17 @@ def evaluate(
             c: float(scores[test["category"] == i].mean()) for i, c in enumerate(CATEGORY_NAMES)
         }
     ae = iou(decode(g, encode(v, voxels_input(test["voxels"]))) > best, test_gt)
-    # 3. the sampling prior (fitted to train codes), then generation quality vs test shapes:
-    # a mixture over the procedural codes, and a kernel around each real model's code
-    n_proc = len(train["voxels"])
-    labels, names_k = prior_components(train["category"], train_attrs[:n_proc])
-    prior = fit_mixture(train_mu[:n_proc], labels, names_k)
-    if len(pool["voxels"]) > n_proc:
-        prior = with_kernels(
-            prior,
-            train_mu[n_proc:],
-            [CATEGORY_NAMES[c] for c in pool["category"][n_proc:]],
-            bandwidth=KERNEL_BANDWIDTH,
-            weight=(len(pool["voxels"]) - n_proc) / len(pool["voxels"]),
-        )
-    z = np.stack([prior.sample(int(s)) for s in rng.integers(0, 2**62, len(test_gt))])
-    samples = decode(g, z) > best
-    draws = [generation_metrics(samples, test_gt)]
-    for _ in range(GENERATION_DRAWS - 1):  # more draws of the same size: a steadier estimate
-        z_more = np.stack([prior.sample(int(s)) for s in rng.integers(0, 2**62, len(test_gt))])
-        draws.append(generation_metrics(decode(g, z_more) > best, test_gt))
-    gen = mean_metrics(draws)
-    z_std = rng.standard_normal((len(test_gt), cfg.model.z_dim)).astype(np.float32)
-    gen_std = generation_metrics(decode(g, z_std) > best, test_gt)
-    # 4. the judge, then what it judges
+    # 3. generation quality of the prior's samples vs the test shapes
+    samples, gen, gen_std = _generation(g, prior, test_gt, best, cfg.model.z_dim, rng)
+    # 4. the judge, then what it judges: samples, arithmetic, walks
     judge = judge_for(cfg, data_root, steps=judge_steps, seed=seed)
-    test_attrs = binary_targets(test["attrs"], names)
+    test_attrs = binary_targets(test["attrs"], attribute_names())
     judge_acc = judge_accuracy(judge, test["voxels"], test["category"], test_attrs)
     pc, _ = judge.predict(samples)
     test_mu = encode(v, voxels_input(test["voxels"]))
-    arithmetic, arithmetic_global = {}, {}
-    for ai, attr in enumerate(BINARY):
-        lack = np.nonzero(test_attrs[:, ai] == 0.0)[0]
-        if attr not in concepts or len(lack) == 0:
-            continue
-        within = np.stack([within_category(concepts, c, attr) for c in test["category"][lack]])
-        for result, direction in ((arithmetic, within), (arithmetic_global, concepts[attr])):
-            out = decode(g, test_mu[lack] + direction) > best
-            jc, ja = judge.predict(out)
-            ok = (ja[:, ai] > 0.5) & (jc.argmax(1) == test["category"][lack])
-            result[attr] = float(ok.mean())
-    pairs = rng.integers(0, len(test_mu), (INTERP_PAIRS, 2))
-    w = np.linspace(0, 1, INTERP_FRAMES)[:, None]
-    valid, jumps = [], []
-    for a, b in pairs:
-        frames = decode(g, (1 - w) * test_mu[a] + w * test_mu[b]) > best
-        fc, _ = judge.predict(frames)
-        valid += list(frames.reshape(len(frames), -1).any(1) & (fc.max(1) >= 0.5))
-        jumps.append(float(1 - iou(frames[1:], frames[:-1]).min()))
+    arithmetic, arithmetic_global = _arithmetic(g, judge, concepts, test, test_mu, test_attrs, best)
+    interpolation = _interpolation(g, judge, test_mu, best, rng)
+    # 5. real models, and the README's examples
     common = dict(nets=nets, judge=judge, threshold=best)
     metrics_real = (
         evaluate_real(
@@ -265,14 +155,100 @@ def evaluate(
         },
         "arithmetic_success": arithmetic,
         "arithmetic_success_global_direction": arithmetic_global,
-        "interpolation": {
-            "valid_frames": float(np.mean(valid)),
-            "mean_largest_jump": float(np.mean(jumps)),
-            "pairs": INTERP_PAIRS,
-            "frames": INTERP_FRAMES,
-        },
+        "interpolation": interpolation,
     }
     return metrics, concepts, prior
+
+
+def _thresholds(
+    nets: dict, val: dict, test: dict, real_val: dict, bank_cats: np.ndarray | None
+) -> tuple[np.ndarray, float, float]:
+    """-> (the test split's single-view answers [N, R, R, R] as the service gives them, the
+    image threshold, the threshold for everything else), both chosen on validation."""
+    g, e, v = nets["G"], nets["E"], nets["V"]
+
+    def recon(split: dict) -> np.ndarray:
+        x = images_to_input(torch.from_numpy(split["images"][:, 0])).numpy()
+        return decode(g, service_codes(e, x, bank_cats))
+
+    val_p, test_p = recon(val), recon(test)
+    val_gt = val["voxels"].astype(bool)
+    # the image threshold serves procedural and real inputs alike: chosen on both validation
+    # splits (real: every held-out render, through the service's upload path), weighted equally
+    if len(real_val["voxels"]):
+        imgs = real_val["images"].reshape(-1, *real_val["images"].shape[2:])
+        real_p = decode(g, service_codes(e, service_inputs(imgs, nets.get("S")), bank_cats))
+        real_gt = np.repeat(real_val["voxels"].astype(bool), real_val["images"].shape[1], axis=0)
+    else:
+        real_p = real_gt = None
+
+    def val_score(t: float) -> float:
+        score = float(iou(val_p > t, val_gt).mean())
+        if real_p is None:
+            return score
+        return 0.5 * score + 0.5 * float(iou(real_p > t, real_gt).mean())
+
+    image_best = float(max(THRESHOLDS, key=val_score))
+    # the threshold for everything else (samples, walks, arithmetic, /v1/encode): chosen on the
+    # voxel round trip V -> G of both validation splits. (One threshold for both paths let a
+    # prototype-blending image encoder, whose answers are softer, pull it down to 0.2 and cost
+    # the samples and the mesh round trip.)
+    val_vox = np.concatenate([val["voxels"], real_val["voxels"]]).astype(bool)
+    val_rt = decode(g, encode(v, voxels_input(val_vox.astype(np.uint8))))
+    best = float(max(THRESHOLDS, key=lambda t: float(iou(val_rt > t, val_vox).mean())))
+    return test_p, image_best, best
+
+
+def _generation(
+    g, prior: MixturePrior, test_gt: np.ndarray, threshold: float, z_dim: int, rng
+) -> tuple[np.ndarray, dict, dict]:
+    """-> (the first draw of samples [N, R, R, R] bool, the prior's generation metrics averaged
+    over GENERATION_DRAWS draws, those of N(0, I)); N = the test shapes' count."""
+    z = np.stack([prior.sample(int(s)) for s in rng.integers(0, 2**62, len(test_gt))])
+    samples = decode(g, z) > threshold
+    draws = [generation_metrics(samples, test_gt)]
+    for _ in range(GENERATION_DRAWS - 1):  # more draws of the same size: a steadier estimate
+        z_more = np.stack([prior.sample(int(s)) for s in rng.integers(0, 2**62, len(test_gt))])
+        draws.append(generation_metrics(decode(g, z_more) > threshold, test_gt))
+    z_std = rng.standard_normal((len(test_gt), z_dim)).astype(np.float32)
+    return samples, mean_metrics(draws), generation_metrics(decode(g, z_std) > threshold, test_gt)
+
+
+def _arithmetic(
+    g, judge, concepts: dict, test: dict, test_mu: np.ndarray, test_attrs: np.ndarray, best
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Test shapes lacking a binary attribute + its direction -> the share judged to have it
+    and still of their category: with the direction within their category, and averaged."""
+    arithmetic, arithmetic_global = {}, {}
+    for ai, attr in enumerate(BINARY):
+        lack = np.nonzero(test_attrs[:, ai] == 0.0)[0]
+        if attr not in concepts or len(lack) == 0:
+            continue
+        within = np.stack([within_category(concepts, c, attr) for c in test["category"][lack]])
+        for result, direction in ((arithmetic, within), (arithmetic_global, concepts[attr])):
+            out = decode(g, test_mu[lack] + direction) > best
+            jc, ja = judge.predict(out)
+            ok = (ja[:, ai] > 0.5) & (jc.argmax(1) == test["category"][lack])
+            result[attr] = float(ok.mean())
+    return arithmetic, arithmetic_global
+
+
+def _interpolation(g, judge, test_mu: np.ndarray, best: float, rng) -> dict:
+    """Walks between random test pairs: the share of valid frames and the largest jump."""
+    pairs = rng.integers(0, len(test_mu), (INTERP_PAIRS, 2))
+    w = np.linspace(0, 1, INTERP_FRAMES)[:, None]
+    valid, jumps = [], []
+    for a, b in pairs:
+        frames = decode(g, (1 - w) * test_mu[a] + w * test_mu[b]) > best
+        fc, _ = judge.predict(frames)
+        valid += list(frames.reshape(len(frames), -1).any(1) & (fc.max(1) >= 0.5))
+        jumps.append(float(1 - iou(frames[1:], frames[:-1]).min()))
+    return {
+        "valid_frames": float(np.mean(valid)),
+        "mean_largest_jump": float(np.mean(jumps)),
+        "pairs": INTERP_PAIRS,
+        "frames": INTERP_FRAMES,
+    }
 
 
 def write_metrics(metrics: dict, path: Path) -> Path:

@@ -14,7 +14,7 @@ from onnx import numpy_helper
 from app.bundle import verify
 from training.engine.config import PRESETS
 from training.evaluation.common import generation_metrics, iou, pairwise_iou
-from training.evaluation.procedural import concept_vectors
+from training.evaluation.latent_space import concept_vectors
 from training.export.onnx import (
     HALF_PARITY_TOLERANCE,
     ExportParityError,
