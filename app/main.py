@@ -103,8 +103,46 @@ def _load_networks(settings: Settings, manifest: Manifest, mesher: MeshPool) -> 
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service: 1. state and the lifespan that loads the bundle; 2. the limits, as
+    middleware; 3. the API's routers; 4. health, metrics, docs and the web page."""
     settings = settings or Settings()
     state = ServiceState()
+    app = FastAPI(
+        title="gan3d", version="0.1.0", lifespan=_lifespan(settings, state), docs_url=None
+    )
+    app.get("/docs", include_in_schema=False)(_docs)
+    # 1. what handlers read (app/deps.py)
+    app.state.gan3d = state
+    app.state.settings = settings
+    app.state.shape_cache = ByteLRU(settings.shape_cache_bytes)
+    app.state.image_slots = asyncio.Semaphore(settings.image_workers)
+    errors.install(app)
+    metrics = Metrics()
+    app.state.metrics = metrics
+    # 2. limits, each answering before any work
+    _add_limits(app, settings, metrics)
+    # 3. the API, and its unversioned aliases
+    routers = (generate.router, edit.router, reconstruct.router, encode.router, meta.router)
+    for router in routers:
+        app.include_router(router)
+    versioned = [route.path for r in routers for route in r.routes]
+    app.add_middleware(
+        UnversionedAliases, first_segments={p.split("/")[2].split(".")[0] for p in versioned}
+    )
+    # 4. metrics, health, the OpenAPI document with the bundle's facts, the page
+    _add_health_and_metrics(app, state, metrics)
+    app.openapi = _openapi(app, state)  # type: ignore[method-assign]
+    # the demo page and its vendored viewer, last, and never for an API path (there a POST
+    # route asked with another method answers 405 with its own Allow, not the files' GET, HEAD)
+    app.router.routes.append(
+        PageMount("/", app=StaticFiles(directory=STATIC_DIR, html=True), name="static")
+    )
+    return app
+
+
+def _lifespan(settings: Settings, state: ServiceState):
+    """Start-up: verify, load and warm the bundle (a bundle that does not verify is not served,
+    and readiness says why); shut-down: drain what is queued, within the drain limit."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -130,28 +168,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 log.warning("drain limit %.0f s reached; stopping", settings.drain_timeout_s)
             state.loaded.mesher.close()
 
-    app = FastAPI(title="gan3d", version="0.1.0", lifespan=lifespan, docs_url=None)
+    return lifespan
 
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        """Swagger UI from the vendored copy in static/vendor (no CDN: works offline)."""
-        page = get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="gan3d API",
-            swagger_js_url="/vendor/swagger-ui-bundle.js",
-            swagger_css_url="/vendor/swagger-ui.css",
-            swagger_favicon_url="/vendor/swagger-favicon.png",
-        )
-        page.headers["Content-Security-Policy"] = csp_with_inline_scripts(bytes(page.body).decode())
-        return page
 
-    app.state.gan3d = state
-    app.state.settings = settings
-    app.state.shape_cache = ByteLRU(settings.shape_cache_bytes)
-    app.state.image_slots = asyncio.Semaphore(settings.image_workers)
-    errors.install(app)
-    metrics = Metrics()
-    app.state.metrics = metrics
+async def _docs() -> HTMLResponse:
+    """Swagger UI from the vendored copy in static/vendor (no CDN: works offline)."""
+    page = get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="gan3d API",
+        swagger_js_url="/vendor/swagger-ui-bundle.js",
+        swagger_css_url="/vendor/swagger-ui.css",
+        swagger_favicon_url="/vendor/swagger-favicon.png",
+    )
+    page.headers["Content-Security-Policy"] = csp_with_inline_scripts(bytes(page.body).decode())
+    return page
+
+
+def _add_limits(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    """The limits as middleware, added inside out (the last added runs first): CORS, body
+    size, request context and the API key, the whole body before admission, JSON bounds,
+    in-flight slots, the deadline."""
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_s)
     app.add_middleware(
         InFlightLimit, max_in_flight=settings.max_in_flight, wait_s=settings.admission_wait_s
@@ -179,20 +215,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "X-Gan3d-Mask",
             ],
         )
-    app.include_router(generate.router)
-    app.include_router(edit.router)
-    app.include_router(reconstruct.router)
-    app.include_router(encode.router)
-    app.include_router(meta.router)
-    versioned = [
-        route.path
-        for r in (generate.router, edit.router, reconstruct.router, encode.router, meta.router)
-        for route in r.routes
-    ]
-    app.add_middleware(
-        UnversionedAliases, first_segments={p.split("/")[2].split(".")[0] for p in versioned}
-    )
 
+
+def _add_health_and_metrics(app: FastAPI, state: ServiceState, metrics: Metrics) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
         engine = state.loaded.engine if state.loaded else None
@@ -217,6 +242,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "execution_provider": state.loaded.engine.provider,
         }
 
+
+def _openapi(app: FastAPI, state: ServiceState):
     def openapi() -> dict[str, Any]:
         """FastAPI's document with what the served bundle fixes (concept names, latent size;
         cached once the bundle is loaded)."""
@@ -230,13 +257,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.openapi_schema = with_bundle_facts(doc, space.concepts.names(), space.size, directions)
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
-    # the demo page and its vendored viewer, last, and never for an API path (there a POST
-    # route asked with another method answers 405 with its own Allow, not the files' GET, HEAD)
-    app.router.routes.append(
-        PageMount("/", app=StaticFiles(directory=STATIC_DIR, html=True), name="static")
-    )
-    return app
+    return openapi
 
 
 class PageMount(Mount):
