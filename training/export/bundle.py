@@ -67,7 +67,8 @@ def write_bundle(
         evaluation = evaluate(checkpoint, data_root=data_root, judge_steps=judge_steps)
     metrics, concepts, prior = evaluation
     metrics = {**metrics, "export_max_abs_error": {r: e for r, (_, _, e) in exported.items()}}
-    # edit directions, fitted here so that they follow the model (training/export/directions.py)
+    # 3. the latent space's files: edit directions (fitted here so that they follow the model,
+    # training/export/directions.py), prototype codes, concepts, prior; and the metrics
     directions, metrics["directions"] = fit_and_measure(
         checkpoint, data_root=data_root, threshold=metrics["threshold"], judge_steps=judge_steps
     )
@@ -82,18 +83,13 @@ def write_bundle(
     np.savez(out / "concepts.npz", **concepts)
     prior.save(out / "prior.npz")
     write_metrics(metrics, out / "metrics.json")
-    # 3. previews and the model card
-    test = load_split(build(DATA_PRESETS[cfg.data], data_root), "test")
-    real_manifest, real_test = None, None
-    if cfg.real_fraction > 0:
-        real_folder = real_dataset_for(cfg, data_root)
-        real_manifest = json.loads((real_folder / "real_manifest.json").read_text())
-        real_test = load_real(real_folder, "test")
+    # 4. previews and the model card
+    real_manifest, real_test = _real_data(cfg, data_root)
     previews = write_previews(
         nets,
         concepts,
         prior,
-        test,
+        load_split(build(DATA_PRESETS[cfg.data], data_root), "test"),
         out / "previews",
         threshold=metrics["threshold"],
         image_threshold=metrics.get("image_threshold"),
@@ -102,17 +98,7 @@ def write_bundle(
         directions=directions,
         bank_categories=bank_cats,
     )
-    summary = TrainingSummary(
-        preset=cfg.preset,
-        seed=cfg.seed,
-        steps=state["step"],
-        wall_time_s=round(state["seconds"], 1),
-        hardware=state.get("hardware", "unknown"),
-        data=f"procedural shapes, data preset {cfg.data!r} ({DATA_PRESETS[cfg.data].key()})"
-        + (f" + real models ({real_manifest['key']})" if real_manifest else ""),
-        commands=[c.format(preset=cfg.preset) for c in commands or []],
-        extra={"config": cfg.to_dict(), "torch": torch.__version__},
-    )
+    summary = _summary(cfg, state, real_manifest, commands)
     write_model_card(
         out / "MODEL_CARD.md",
         name=name,
@@ -123,7 +109,43 @@ def write_bundle(
         notes=notes,
         real_manifest=real_manifest,
     )
-    # 4. the manifest, pinning every file
+    # 5. the manifest, pinning every file; verified as the service will
+    manifest = _manifest(out, name, version, cfg, exported, bank_cats, previews, summary, metrics)
+    write_manifest(out, manifest)
+    verify(out)
+    log.info("bundle %s written and verified", out)
+    return manifest
+
+
+def _real_data(cfg, data_root: Path) -> tuple[dict | None, dict[str, np.ndarray] | None]:
+    """-> (the real dataset's manifest, its test split), or (None, None) for a run without."""
+    if cfg.real_fraction <= 0:
+        return None, None
+    real_folder = real_dataset_for(cfg, data_root)
+    real_manifest = json.loads((real_folder / "real_manifest.json").read_text())
+    return real_manifest, load_real(real_folder, "test")
+
+
+def _summary(cfg, state: dict, real_manifest: dict | None, commands) -> TrainingSummary:
+    """What trained the model, for the manifest and the card."""
+    return TrainingSummary(
+        preset=cfg.preset,
+        seed=cfg.seed,
+        steps=state["step"],
+        wall_time_s=round(state["seconds"], 1),
+        hardware=state.get("hardware", "unknown"),
+        data=f"procedural shapes, data preset {cfg.data!r} ({DATA_PRESETS[cfg.data].key()})"
+        + (f" + real models ({real_manifest['key']})" if real_manifest else ""),
+        commands=[c.format(preset=cfg.preset) for c in commands or []],
+        extra={"config": cfg.to_dict(), "torch": torch.__version__},
+    )
+
+
+def _manifest(
+    out: Path, name: str, version: str, cfg, exported: dict, bank_cats, previews: list[Path],
+    summary: TrainingSummary, metrics: dict,
+) -> Manifest:  # fmt: skip
+    """The bundle's manifest (app/bundle.py's contract): every file with its sha256."""
     files = [file_entry(out, fname, role, sig) for role, (fname, sig, _) in exported.items()]
     files.append(file_entry(out, "concepts.npz", "concepts"))
     files.append(file_entry(out, "directions.json", "directions"))
@@ -133,7 +155,7 @@ def write_bundle(
     files.append(file_entry(out, "metrics.json", "metrics"))
     files.append(file_entry(out, "MODEL_CARD.md", "model_card"))
     files += [file_entry(out, p.relative_to(out).as_posix(), "preview") for p in previews]
-    manifest = Manifest(
+    return Manifest(
         name=name,
         version=version,
         latent=LatentSpec(size=cfg.model.z_dim, prior="mixture", std=1.0),
@@ -150,10 +172,6 @@ def write_bundle(
         training=summary,
         metrics=_headline(metrics),
     )
-    write_manifest(out, manifest)
-    verify(out)
-    log.info("bundle %s written and verified", out)
-    return manifest
 
 
 def _headline(m: dict) -> dict:
