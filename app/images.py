@@ -38,11 +38,9 @@ TARGET_FILL = 0.72
 MAX_ASPECT = 8  # longest side / shortest side: long thin strips are refused (400)
 BG_DISTANCE = 40.0  # RGB distance from the border colour that counts as object
 BORDER_UNIFORMITY = 20.0  # border colour std above which the background is not modelled
-# parts of the object mask smaller than this fraction of its largest part are noise. Up to 3.8
-# the mask was opened and only its largest part kept, which cut thin legs and parts apart from
-# the object out of the crop box: the crop then framed a different object than training showed.
-# Measured on the real validation renders, white/plain backgrounds, bundle 3.8.0: IoU 0.341 ->
-# 0.390, category 72 -> 79% (as 256 px JPEGs: 0.358 -> 0.391); photographs 0.315 -> 0.327.
+# parts of the object mask smaller than this fraction of its largest part are noise; thin legs
+# and parts apart from the object stay in it, so that the crop frames the whole object as the
+# training renders do (docs/model_history.md: the mask clean-up, 3.8 -> 3.9)
 MIN_PART_OF_LARGEST = 0.1
 MIN_OBJECT, MAX_OBJECT = 0.002, 0.95  # share of the image an object mask may cover
 ALPHA_BACKGROUND = (128, 128, 128)  # transparent pixels become plain grey (seen in training)

@@ -24,10 +24,9 @@ DEFAULT_MIN_PART_FRACTION = 0.2  # floating fragments under 20% of the main part
 # piece after the clean-up without joining 95.6%; join level 0.7: 98.2%; 0.5: 99.2% (about 2
 # voxels added per sample); 0.35: 99.2%
 DEFAULT_JOIN_LEVEL = 0.5
-# Marching cubes on the grid itself, then Taubin smoothing. Up to 3.10 the default upsampled x2
-# with a Gaussian blur first: it erased parts one voxel thin, so wings, legs and poles broke
-# off or vanished (the same samples: 26% of the default meshes in several pieces). Upsampling
-# stays an option.
+# Marching cubes on the grid itself, then Taubin smoothing: a blurred upsampling first erases
+# parts one voxel thin (wings, legs, poles), so it is an option, not the default
+# (docs/model_history.md: the meshing of 3.10.1)
 DEFAULT_UPSAMPLE = 1
 DEFAULT_SMOOTH_ITERATIONS = 10
 # part of GET /v1/shapes ETags: bump it when the same probabilities mesh differently
