@@ -67,6 +67,11 @@ class Prototypes:
         w = _softmax(logits[:, keep] / BLEND_TEMPERATURE)
         return (w @ self.bank[keep].astype(np.float64)).astype(np.float32)
 
+    def blend_every(self, logits: np.ndarray) -> np.ndarray:
+        """logits [N, K] -> [N, Z] float32: every code weighted by softmax(logits), as the
+        encoder's own answer blends them (for logits the service pooled over several views)."""
+        return (_softmax(logits) @ self.bank.astype(np.float64)).astype(np.float32)
+
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
     """[N, K] -> [N, K] float64, rows summing to 1."""

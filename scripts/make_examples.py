@@ -50,6 +50,15 @@ def main() -> None:
     ph.close()
     Image.fromarray(rgb).save(out / "table.png", optimize=True)
     credits.append(("table.png", entry))
+    # ... and two more views of it (other cameras and lights), for several-photo requests
+    for seed, name in ((4, "table-2.png"), (5, "table-3.png")):
+        ph = Photographer(load_scene(model, cache), size=PHOTO_SIZE)
+        rgb, _, _ = ph.shoot(
+            np.random.default_rng(seed), [], background="white", own_materials=True
+        )
+        ph.close()
+        Image.fromarray(rgb).save(out / name, optimize=True)
+        credits.append((name, entry))
     # 2. a mesh in the canonical frame, decimated to a small file
     model, entry = _model(manifest, MESH)
     mesh = load_scene(model, cache).to_mesh()
@@ -61,8 +70,9 @@ def main() -> None:
         "# Example inputs",
         "",
         "Made by `python scripts/make_examples.py` from real models of gan3d's real **test**",
-        "split (never trained on): a photo-like render (pyrender, the model's own materials, on",
-        "white) and a decimated mesh in the canonical frame (y up, front +z).",
+        "split (never trained on): photo-like renders (pyrender, the model's own materials, on",
+        "white; three views of one table) and a decimated mesh in the canonical frame (y up,",
+        "front +z).",
         "",
         "| file | model | from | creator | licence |",
         "|---|---|---|---|---|",

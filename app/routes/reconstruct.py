@@ -21,6 +21,7 @@ from app.results import shapes_response
 from app.schemas import Output
 
 router = APIRouter(prefix="/v1", tags=["upload"], responses=errors(400, 404, 415, *COMMON))
+MAX_VIEWS = 8  # photos of one object in one request
 
 
 def _output(raw: str | None) -> Output:
@@ -40,16 +41,28 @@ def _framed(data: bytes, spec: ImageSpec, segment, *, max_pixels: int) -> tuple[
         memory.trim()
 
 
+def _pooled(rows: np.ndarray) -> np.ndarray:
+    """[V, D] per-view outputs -> [1, D]: their mean (one view: unchanged)."""
+    return rows if len(rows) == 1 else rows.mean(0, keepdims=True).astype(np.float32)
+
+
 @router.post(
     "/reconstruct",
     responses=SHAPE_FILES,
-    summary="an object photo (PNG/JPEG/WebP) -> its 3D shape + latent",
+    summary="1-8 photos of one object (PNG/JPEG/WebP) -> its 3D shape + latent",
 )
 async def reconstruct(
     request: Request,
     loaded: LoadedDep,
     settings: SettingsDep,
-    image: Annotated[UploadFile, File(description="PNG, JPEG or WebP; alpha is used as the mask")],
+    image: Annotated[
+        list[UploadFile],
+        File(
+            description=f"PNG, JPEG or WebP; alpha is used as the mask. Repeat the field for up "
+            f"to {MAX_VIEWS} photos of the same object: the answer pools what the encoder sees "
+            "in all of them (the mean of its logits over the prototype codes)"
+        ),
+    ],
     output: Annotated[str | None, Form(description="JSON of the output options")] = None,
     category: Annotated[
         str | None,
@@ -75,10 +88,15 @@ async def reconstruct(
             protos.check(category)  # before the image is read and the model runs
         except LatentError as e:
             raise ApiError(400, "Bad category", str(e)) from None
-    data = await image.read()
+    if not 1 <= len(image) <= MAX_VIEWS:
+        raise ApiError(
+            422,
+            "Invalid request",
+            f"{len(image)} images; send 1 to {MAX_VIEWS} photos of one object",
+        )
     # 1. decode, find the object and crop off the event loop (a busy photo: the segmenter
     # cuts the object out, when the bundle has one; its runs go through the engine's batcher
-    # from the worker thread); 2. encoder -> latent; 3. generator -> shape
+    # from the worker thread); 2. encoder -> latent, pooled over the views; 3. generator -> shape
     segment = None
     if loaded.engine.has("segmenter"):
 
@@ -86,21 +104,37 @@ async def reconstruct(
             prob = from_thread.run(loaded.engine.segment, x[None], settings.request_timeout_s)
             return prob[0]
 
-    try:  # at most GAN3D_IMAGE_WORKERS photos decoded and framed at once; the rest wait
-        async with request.app.state.image_slots:
-            x, info = await run_in_threadpool(
-                _framed, data, m.image, segment, max_pixels=settings.max_image_pixels
+    xs, masks = [], []
+    for i, upload in enumerate(image):
+        data = await upload.read()
+        try:  # at most GAN3D_IMAGE_WORKERS photos decoded and framed at once; the rest wait
+            async with request.app.state.image_slots:
+                x, info = await run_in_threadpool(
+                    _framed, data, m.image, segment, max_pixels=settings.max_image_pixels
+                )
+        except images.ImageInputError as e:
+            status = 415 if "format" in str(e) else 400
+            if len(image) == 1:
+                raise ApiError(status, "Bad image", str(e)) from None
+            which = f"image {i + 1} of {len(image)}" + (
+                f" ({upload.filename})" if upload.filename else ""
             )
-    except images.ImageInputError as e:
-        raise ApiError(415 if "format" in str(e) else 400, "Bad image", str(e)) from None
-    outs = await loaded.engine.encode_image(x[None], settings.request_timeout_s)
-    z, seen = outs[0], {"X-Gan3d-Mask": info["mask_source"]}  # then, with prototypes:
+            raise ApiError(status, "Bad image", f"{which}: {e}", image_index=i) from None
+        xs.append(x)
+        masks.append(info["mask_source"])
+    outs = await loaded.engine.encode_image(np.stack(xs), settings.request_timeout_s)
+    z, seen = _pooled(outs[0]), {"X-Gan3d-Mask": ",".join(masks)}  # then, with prototypes:
     if protos is not None and len(outs) > 2:
-        # what the encoder takes the photo to show; the answer blends only that category's
-        # prototype codes, or the named one's (app/prototypes.py says why and how much)
-        guess, prob = protos.guess(outs[2][0])
+        # what the encoder takes the photos to show (its logits, averaged over the views); the
+        # answer blends only that category's prototype codes, or the named one's
+        # (app/prototypes.py says why and how much)
+        logits = _pooled(outs[2])
+        guess, prob = protos.guess(logits[0])
         blended = category or guess
-        z = outs[0] if blended == ANY else protos.blend(outs[2], blended)
+        if blended != ANY:
+            z = protos.blend(logits, blended)
+        elif len(xs) > 1:  # every code, by the pooled logits
+            z = protos.blend_every(logits)
         seen |= {
             "X-Gan3d-Category": guess,
             "X-Gan3d-Category-Probability": f"{prob:.3f}",
