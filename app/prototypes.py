@@ -48,13 +48,18 @@ class Prototypes:
                 f"unknown category {category!r}; use one of {', '.join(self.names)}, or {ANY}"
             )
 
+    def mass(self, logits: np.ndarray) -> np.ndarray:
+        """logits [N, K] -> [N, len(names)] float64: each category's share of the softmax mass
+        (columns in the order of ``names``)."""
+        w = _softmax(logits)
+        return np.stack([w[:, self.categories == c].sum(1) for c in self.names], 1)
+
     def guess(self, logits: np.ndarray) -> tuple[str, float]:
         """logits [K] -> (category, probability): the category holding the most softmax mass,
         i.e. what the encoder takes the photo to show."""
-        w = _softmax(logits[None])[0]
-        mass = {c: float(w[self.categories == c].sum()) for c in self.names}
-        best = max(mass, key=mass.get)
-        return best, mass[best]
+        mass = self.mass(logits[None])[0]
+        best = int(np.argmax(mass))
+        return self.names[best], float(mass[best])
 
     def blend(self, logits: np.ndarray, category: str) -> np.ndarray:
         """logits [N, K] -> [N, Z] float32: the mean of ``category``'s codes weighted by

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from app.overlap import iou, pairwise_iou  # noqa: F401  (re-exported for the evaluations)
-from app.prototypes import BLEND_TEMPERATURE
+from app.prototypes import Prototypes
 from training.data.procedural import DATA_PRESETS, attribute_names, build, load_split
 from training.data.real_set import load_real, real_dataset_for
 from training.data.shapes import CATEGORY_NAMES
@@ -31,34 +31,48 @@ def encode(net: nn.Module, x: np.ndarray, batch: int = 64) -> np.ndarray:
     )
 
 
-@torch.no_grad()
+def served_prototypes(e: nn.Module, bank_cats: np.ndarray) -> Prototypes:
+    """A prototype encoder's bank as the service loads it from prototypes.npz (app/prototypes.py):
+    the evaluation answers photos with the service's own guess and blend."""
+    bank = e.proto.bank.detach().cpu().numpy().astype(np.float32)
+    return Prototypes(bank, [CATEGORY_NAMES[c] for c in bank_cats], bank.shape[1])
+
+
 def hinted_codes(
-    e: nn.Module, x: np.ndarray, allowed: np.ndarray, *, temperature: float = BLEND_TEMPERATURE
+    e: nn.Module, x: np.ndarray, bank_cats: np.ndarray, named: list[str]
 ) -> np.ndarray:
-    """A prototype encoder's answer when the category is known: the blend over only the
-    prototypes ``allowed`` [N, K] bool, at the service's BLEND_TEMPERATURE (what
-    /v1/reconstruct does with a category hint; the encoder graph's own blend is at 1).
-    x [N, 3, S, S] float32 -> [N, Z]."""
-    logits = prototype_logits(e, x) / temperature
-    p = torch.softmax(logits.masked_fill(~torch.from_numpy(allowed), float("-inf")), 1)
-    return (p @ e.proto.bank).numpy()
+    """What /v1/reconstruct answers when told the category: per photo, the blend of the named
+    category's prototype codes. x [N, 3, S, S] float32, named [N] -> [N, Z]."""
+    protos, logits = served_prototypes(e, bank_cats), prototype_logits(e, x).numpy()
+    return np.concatenate(
+        [protos.blend(row[None], c) for row, c in zip(logits, named, strict=True)]
+    )
+
+
+def every_codes(e: nn.Module, x: np.ndarray, bank_cats: np.ndarray) -> np.ndarray:
+    """category=any: every prototype code by the encoder's own softmax. -> [N, Z]."""
+    return served_prototypes(e, bank_cats).blend_every(prototype_logits(e, x).numpy())
 
 
 def category_mass(e: nn.Module, x: np.ndarray, bank_cats: np.ndarray, n: int) -> np.ndarray:
     """A prototype encoder's softmax mass per category (what the service reports as its guess).
-    x [N, 3, S, S] float32, bank_cats [K] int -> [N, n] float, rows summing to 1."""
-    p = torch.softmax(prototype_logits(e, x), 1).numpy()
-    return np.stack([p[:, bank_cats == c].sum(1) for c in range(n)], 1)
+    x [N, 3, S, S] float32, bank_cats [K] int -> [N, n] float, columns in CATEGORY_NAMES order,
+    rows summing to 1."""
+    protos = served_prototypes(e, bank_cats)
+    mass = protos.mass(prototype_logits(e, x).numpy())
+    out = np.zeros((len(x), n))
+    out[:, [CATEGORY_NAMES.index(c) for c in protos.names]] = mass
+    return out
 
 
 def service_codes(e: nn.Module, x: np.ndarray, bank_cats: np.ndarray | None) -> np.ndarray:
     """What /v1/reconstruct answers without a hint: for a prototype encoder, the blend of the
-    prototypes of the category it gives most mass (app/prototypes.py); else E's mu.
-    x [N, 3, S, S] float32 network input -> [N, Z]."""
+    prototypes of the category it gives most mass (app/prototypes.py's guess and blend); else
+    E's mu. x [N, 3, S, S] float32 network input -> [N, Z]."""
     if bank_cats is None:
         return encode(e, x)
-    guess = category_mass(e, x, bank_cats, len(CATEGORY_NAMES)).argmax(1)
-    return hinted_codes(e, x, bank_cats[None, :] == guess[:, None])
+    protos, logits = served_prototypes(e, bank_cats), prototype_logits(e, x).numpy()
+    return np.concatenate([protos.blend(row[None], protos.guess(row)[0]) for row in logits])
 
 
 def prototype_categories(cfg, e: nn.Module, data_root: Path) -> np.ndarray | None:

@@ -43,6 +43,7 @@ from training.evaluation.common import (
     category_mass,
     decode,
     encode,
+    every_codes,
     generation_metrics,
     hinted_codes,
     iou,
@@ -189,13 +190,10 @@ def evaluate_real(
         for name, sel in groups.items():
             recon[name]["guess_accuracy"] = float(guess_right[sel].mean())
             recon[name]["guess_mean_probability"] = float(mass[sel].max(1).mean())
-        allowed = bank_categories[None, :] == cat_v[:, None]
-        hinted = iou(decode(g, hinted_codes(e, x, allowed)) > t_img, gt_v)
-        # ... and the blend of every prototype (category=any; before 3.5 the default answer)
-        every_prototype = np.ones((len(x), len(bank_categories)), bool)
-        # category=any: the encoder graph's own answer, its softmax at temperature 1
-        every = hinted_codes(e, x, every_prototype, temperature=1.0)
-        every = iou(decode(g, every) > t_img, gt_v)
+        named = [CATEGORY_NAMES[c] for c in cat_v]
+        hinted = iou(decode(g, hinted_codes(e, x, bank_categories, named)) > t_img, gt_v)
+        # ... and the blend of every prototype (category=any: the encoder's own answer)
+        every = iou(decode(g, every_codes(e, x, bank_categories)) > t_img, gt_v)
         for name, sel in groups.items():
             recon[name]["iou_with_category_hint"] = float(hinted[sel].mean())
             recon[name]["iou_all_prototypes"] = float(every[sel].mean())

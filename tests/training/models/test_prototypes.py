@@ -189,7 +189,8 @@ def test_bank_categories_follow_the_bank_layout() -> None:
 
 def test_the_guess_and_the_hinted_answer_come_from_the_logits() -> None:
     from app.prototypes import BLEND_TEMPERATURE
-    from training.evaluation.common import category_mass, hinted_codes
+    from training.data.shapes import CATEGORY_NAMES
+    from training.evaluation.common import category_mass, every_codes, hinted_codes
     from training.models.prototypes import answer_logits
 
     cfg = ModelConfig(resolution=16, z_dim=4, g_widths=(8, 8), d_widths=(8, 8), image_size=32,
@@ -216,11 +217,10 @@ def test_the_guess_and_the_hinted_answer_come_from_the_logits() -> None:
         torch.from_numpy(mass).sum(1).double(), torch.ones(3, dtype=torch.float64)
     )
     assert abs(mass[0, 1] - p[0, cats == 1].sum().item()) < 1e-5
-    allowed = torch.from_numpy(cats == 2).expand(3, K).numpy().copy()
     # the hinted answer blends the category's codes at the service's temperature
-    got = hinted_codes(e, x, allowed)
+    got = hinted_codes(e, x, cats, [CATEGORY_NAMES[2]] * 3)
     w = torch.softmax(served[:, cats == 2] / BLEND_TEMPERATURE, 1)
     assert torch.allclose(torch.from_numpy(got), w @ e.proto.bank[cats == 2], atol=1e-5)
-    at_one = hinted_codes(e, x, allowed, temperature=1.0)
-    w = p[:, cats == 2] / p[:, cats == 2].sum(1, keepdim=True)
-    assert torch.allclose(torch.from_numpy(at_one), w @ e.proto.bank[cats == 2], atol=1e-5)
+    # category=any: every code by the encoder's own softmax
+    every = every_codes(e, x, cats)
+    assert torch.allclose(torch.from_numpy(every), p @ e.proto.bank, atol=1e-5)
