@@ -58,20 +58,32 @@ def write_model_card(
     notes: list[str] | None = None,
     real_manifest: dict | None = None,
 ) -> Path:
-    rec, gen = metrics["reconstruction_iou"], metrics["generation"]
-    arith, interp = metrics["arithmetic_success"], metrics["interpolation"]
-    m = cfg.model
-    measured = {
-        "reconstruction IoU, mean over categories": f"{rec['mean_at_best']:.3f} "
-        f"(at the image threshold {metrics.get('image_threshold', metrics['threshold'])}; "
-        f"{rec['mean_at_0.5']:.3f} at 0.5; other paths use {metrics['threshold']})",
-        "generation 1-NNA (ideal 50%)": _pct(gen["one_nna"]),
-        "generation COV": _pct(gen["cov"]),
-        "arithmetic success per binary attribute": ", ".join(f"{k} {_pct(v)}" for k, v in arith.items()),
-        "interpolation frames judged valid": _pct(interp["valid_frames"]),
-        "training wall time on 2 CPU cores": f"{summary.wall_time_s / 3600:.2f} h ({summary.hardware})",
-    }  # fmt: skip
+    """MODEL_CARD.md: what the model is, its data and their licences, the recipe, how to
+    reproduce it, its figures, previews, notes and limits."""
     lines = [
+        *_intro_lines(name, cfg.model),
+        *_data_lines(summary, metrics, real_manifest, cfg),
+        *_recipe_lines(cfg, summary, metrics),
+        "## Reproduce",
+        "",
+        "```bash",
+        *summary.commands,
+        "```",
+        "",
+        *_metrics_lines(cfg, summary, metrics),
+        "## Previews",
+        "",
+        *[f"![{Path(p).stem}]({p})" for p in previews],
+        "",
+        *(["## Notes", "", *[f"- {n}" for n in notes], ""] if notes else []),
+        *_limits_lines(cfg.model),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _intro_lines(name: str, m) -> list[str]:
+    return [
         f"# Model card: {name}",
         "",
         "A 3D-VAE-GAN (Wu et al., NIPS 2016) trained by gan3d's own pipeline: a generator G",
@@ -87,6 +99,11 @@ def write_model_card(
             else []
         ),
         "",
+    ]
+
+
+def _data_lines(summary: TrainingSummary, metrics: dict, real_manifest: dict | None, cfg):
+    return [
         "## Data",
         "",
         f"{summary.data}: 9 procedural categories ({', '.join(metrics['sample_category_share'])})",
@@ -95,6 +112,12 @@ def write_model_card(
         "of the train split; all metrics use the disjoint test splits.",
         "",
         *_real_data_lines(real_manifest, cfg),
+    ]
+
+
+def _recipe_lines(cfg, summary: TrainingSummary, metrics: dict) -> list[str]:
+    m = cfg.model
+    return [
         "## Recipe",
         "",
         f"- preset `{summary.preset}`, seed {summary.seed}, {summary.steps} steps, batch {cfg.batch_size}",
@@ -114,12 +137,23 @@ def write_model_card(
         f"- hardware: {summary.hardware}; training wall time {summary.wall_time_s / 60:.1f} min",
         *_segmenter_lines(metrics.get("segmenter")),
         "",
-        "## Reproduce",
-        "",
-        "```bash",
-        *summary.commands,
-        "```",
-        "",
+    ]
+
+
+def _metrics_lines(cfg, summary: TrainingSummary, metrics: dict) -> list[str]:
+    rec, gen = metrics["reconstruction_iou"], metrics["generation"]
+    arith, interp = metrics["arithmetic_success"], metrics["interpolation"]
+    measured = {
+        "reconstruction IoU, mean over categories": f"{rec['mean_at_best']:.3f} "
+        f"(at the image threshold {metrics.get('image_threshold', metrics['threshold'])}; "
+        f"{rec['mean_at_0.5']:.3f} at 0.5; other paths use {metrics['threshold']})",
+        "generation 1-NNA (ideal 50%)": _pct(gen["one_nna"]),
+        "generation COV": _pct(gen["cov"]),
+        "arithmetic success per binary attribute": ", ".join(f"{k} {_pct(v)}" for k, v in arith.items()),
+        "interpolation frames judged valid": _pct(interp["valid_frames"]),
+        "training wall time on 2 CPU cores": f"{summary.wall_time_s / 3600:.2f} h ({summary.hardware})",
+    }  # fmt: skip
+    return [
         "## Metrics (test split)",
         "",
         "| metric | target | measured |",
@@ -156,11 +190,11 @@ def write_model_card(
         "",
         *_real_metric_lines(metrics),
         *_direction_lines(metrics.get("directions")),
-        "## Previews",
-        "",
-        *[f"![{Path(p).stem}]({p})" for p in previews],
-        "",
-        *(["## Notes", "", *[f"- {n}" for n in notes], ""] if notes else []),
+    ]
+
+
+def _limits_lines(m) -> list[str]:
+    return [
         "## Limits",
         "",
         f"- {m.resolution}^3 voxels: thin parts (legs, poles) are one or two voxels wide.",
@@ -169,8 +203,6 @@ def write_model_card(
         "  a single centred object on a plain background.",
         "- The judge that scores arithmetic and interpolation is itself imperfect (accuracy above).",
     ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 # licences whose models the model card credits by creator
