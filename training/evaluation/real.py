@@ -149,16 +149,63 @@ def evaluate_real(
     """Metrics on the real test split (see the module doc); ``wide``: photographs of the same
     models that nobody cropped to the object [N, V', H, W, 3] (training/data/real_set.py,
     wide_photos); ``samples``: prior samples drawn for the one-piece share and generation."""
-    g, e, v = nets["G"], nets["E"], nets["V"]
+    g, v = nets["G"], nets["V"]
     gt = real_test["voxels"].astype(bool)
     cats = real_test["category"].astype(int)
     n, views = real_test["images"].shape[:2]
+    t_img = threshold if image_threshold is None else image_threshold
     # 1. single-view reconstruction from every held-out render, through the service's own
     # upload path (object found and framed by app/images.py), as a user's photo would go
+    recon = _single_view(real_test, nets, judge, t_img, bank_categories, wide)
+    # 2. mesh round trip through the voxel encoder (what /v1/encode + decode does)
+    mu = encode(v, gt[:, None].astype(np.float32))
+    round_trip = iou(decode(g, mu) > threshold, gt)
+    fitted_iou, fixed_point = _fitted(nets, mu, gt, threshold)
+    fitted = {s: float(v.mean()) for s, v in fitted_iou.items()}
+    # 3-4. prior samples: one piece after clean-up; 1-NNA against the real test shapes
+    pieces, gen, real_source = _samples(g, prior, gt, threshold, seed, samples, real_train_voxels)
+    judge_real = judge.predict(gt)[0].argmax(1) == cats
+    return {
+        "models": n,
+        "renders_per_model": views,
+        "reconstruction": recon,
+        "mesh_round_trip_iou": float(round_trip.mean()),
+        "mesh_round_trip_iou_refined": fitted[DEFAULT_FIT_STEPS],
+        "refine_steps": DEFAULT_FIT_STEPS,
+        "refine_method": "gradient",
+        "mesh_round_trip_iou_by_fit_steps": fitted,
+        "mesh_round_trip_iou_fixed_point": float(fixed_point.mean()),
+        "fixed_point_steps": DEFAULT_FIXED_POINT_STEPS,
+        "mesh_round_trip_per_category": {
+            c: float(round_trip[cats == i].mean())
+            for i, c in enumerate(CATEGORY_NAMES)
+            if (cats == i).any()
+        },
+        "mesh_round_trip_per_category_fitted": {
+            c: float(fitted_iou[DEFAULT_FIT_STEPS][cats == i].mean())
+            for i, c in enumerate(CATEGORY_NAMES)
+            if (cats == i).any()
+        },
+        "samples": pieces,
+        "generation_vs_real_test": gen,
+        "source_real": real_source,
+        "judge_category_accuracy_on_real_test": float(judge_real.mean()),
+    }
+
+
+def _single_view(
+    real_test: dict, nets: dict, judge: Judge, t_img: float, bank_categories, wide
+) -> dict:
+    """Step 1: every held-out render answered as the service answers it, by background kind;
+    with a prototype encoder also the guess, the category hint and category=any; and the
+    wide photographs, with the segmenter's looks and with one."""
+    g, e = nets["G"], nets["E"]
+    gt = real_test["voxels"].astype(bool)
+    cats = real_test["category"].astype(int)
+    n, views = real_test["images"].shape[:2]
     imgs = real_test["images"].reshape(n * views, *real_test["images"].shape[2:])
     x = service_inputs(imgs, nets.get("S"))
     probs = decode(g, service_codes(e, x, bank_categories))
-    t_img = threshold if image_threshold is None else image_threshold
     rec = probs > t_img
     gt_v, cat_v = np.repeat(gt, views, axis=0), np.repeat(cats, views)
     scores = iou(rec, gt_v)
@@ -209,21 +256,30 @@ def evaluate_real(
             recon["photo_wide"][f"iou{key}"] = float(iou(out, gt_w).mean())
             right_w = judge.predict(out)[0].argmax(1) == cat_w
             recon["photo_wide"][f"category_accuracy{key}"] = float(right_w.mean())
-    # 2. mesh round trip through the voxel encoder (what /v1/encode + decode does)
-    mu = encode(v, gt[:, None].astype(np.float32))
-    round_trip = iou(decode(g, mu) > threshold, gt)
+    return recon
+
+
+def _fitted(nets: dict, mu: np.ndarray, gt: np.ndarray, threshold: float):
+    """Step 2's fitting, as /v1/encode answers: -> (IoU per fitting steps by gradient, IoU of the
+    fixed-point refinement of bundles without the gradient graph)."""
+    g, v = nets["G"], nets["V"]
     # ... and as /v1/encode answers by default: the code fitted by gradient steps
     fitted_iou = {
         s: iou(decode(g, z) > threshold, gt)
         for s, z in fit_latents(g, mu, gt, FIT_STEPS_REPORTED).items()
     }
-    fitted = {s: float(v.mean()) for s, v in fitted_iou.items()}
     # ... and the fixed-point refinement of bundles without the gradient graph
     z = mu
     for _ in range(DEFAULT_FIXED_POINT_STEPS):  # as /v1/encode without a gradient graph
         z = fixed_point_step(z, mu, encode(v, decode(g, z)[:, None]))
     fixed_point = iou(decode(g, z) > threshold, gt)
-    # 3-4. prior samples: one piece after clean-up; 1-NNA against the real test shapes
+    return fitted_iou, fixed_point
+
+
+def _samples(g, prior: MixturePrior, gt: np.ndarray, threshold: float, seed: int, samples: int,
+             real_train_voxels):  # fmt: skip
+    """Steps 3-4: prior samples in one piece, generation against the real test shapes; and
+    the same with source "real", with how close each sample stays to its nearest train model."""
     rng = np.random.default_rng(seed)
     seeds = rng.integers(0, 2**62, samples)
     z = np.stack([prior.sample(int(s)) for s in seeds])
@@ -245,33 +301,7 @@ def evaluate_real(
             train_v = real_train_voxels.astype(bool)
             real_source["nearest_train_iou"] = float(pairwise_iou(shapes_r, train_v).max(1).mean())
             real_source["test_nearest_train_iou"] = float(pairwise_iou(gt, train_v).max(1).mean())
-    judge_real = judge.predict(gt)[0].argmax(1) == cats
-    return {
-        "models": n,
-        "renders_per_model": views,
-        "reconstruction": recon,
-        "mesh_round_trip_iou": float(round_trip.mean()),
-        "mesh_round_trip_iou_refined": fitted[DEFAULT_FIT_STEPS],
-        "refine_steps": DEFAULT_FIT_STEPS,
-        "refine_method": "gradient",
-        "mesh_round_trip_iou_by_fit_steps": fitted,
-        "mesh_round_trip_iou_fixed_point": float(fixed_point.mean()),
-        "fixed_point_steps": DEFAULT_FIXED_POINT_STEPS,
-        "mesh_round_trip_per_category": {
-            c: float(round_trip[cats == i].mean())
-            for i, c in enumerate(CATEGORY_NAMES)
-            if (cats == i).any()
-        },
-        "mesh_round_trip_per_category_fitted": {
-            c: float(fitted_iou[DEFAULT_FIT_STEPS][cats == i].mean())
-            for i, c in enumerate(CATEGORY_NAMES)
-            if (cats == i).any()
-        },
-        "samples": pieces,
-        "generation_vs_real_test": gen,
-        "source_real": real_source,
-        "judge_category_accuracy_on_real_test": float(judge_real.mean()),
-    }
+    return pieces, gen, real_source
 
 
 def readme_arithmetic(
