@@ -46,6 +46,42 @@ def _pooled(rows: np.ndarray) -> np.ndarray:
     return rows if len(rows) == 1 else rows.mean(0, keepdims=True).astype(np.float32)
 
 
+async def _frame_views(
+    request: Request, loaded, settings, uploads: list[UploadFile]
+) -> tuple[list[np.ndarray], list[str]]:
+    """Each upload -> (the encoder's input [3, S, S] float32, how its object was found), in
+    the server's threads, at most GAN3D_IMAGE_WORKERS at once. A busy photo: the segmenter
+    cuts the object out, when the bundle has one; its runs go through the engine's batcher
+    from the worker thread. A bad upload is a 400 (415: not an image format) naming it."""
+    segment = None
+    if loaded.engine.has("segmenter"):
+
+        def segment(x: np.ndarray) -> np.ndarray:
+            prob = from_thread.run(loaded.engine.segment, x[None], settings.request_timeout_s)
+            return prob[0]
+
+    xs, masks = [], []
+    for i, upload in enumerate(uploads):
+        data = await upload.read()
+        try:
+            async with request.app.state.image_slots:
+                x, info = await run_in_threadpool(
+                    _framed, data, loaded.manifest.image, segment,
+                    max_pixels=settings.max_image_pixels,
+                )  # fmt: skip
+        except images.ImageInputError as e:
+            status = 415 if "format" in str(e) else 400
+            if len(uploads) == 1:
+                raise ApiError(status, "Bad image", str(e)) from None
+            which = f"image {i + 1} of {len(uploads)}" + (
+                f" ({upload.filename})" if upload.filename else ""
+            )
+            raise ApiError(status, "Bad image", f"{which}: {e}", image_index=i) from None
+        xs.append(x)
+        masks.append(info["mask_source"])
+    return xs, masks
+
+
 @router.post(
     "/reconstruct",
     responses=SHAPE_FILES,
@@ -94,34 +130,9 @@ async def reconstruct(
             "Invalid request",
             f"{len(image)} images; send 1 to {MAX_VIEWS} photos of one object",
         )
-    # 1. decode, find the object and crop off the event loop (a busy photo: the segmenter
-    # cuts the object out, when the bundle has one; its runs go through the engine's batcher
-    # from the worker thread); 2. encoder -> latent, pooled over the views; 3. generator -> shape
-    segment = None
-    if loaded.engine.has("segmenter"):
-
-        def segment(x: np.ndarray) -> np.ndarray:
-            prob = from_thread.run(loaded.engine.segment, x[None], settings.request_timeout_s)
-            return prob[0]
-
-    xs, masks = [], []
-    for i, upload in enumerate(image):
-        data = await upload.read()
-        try:  # at most GAN3D_IMAGE_WORKERS photos decoded and framed at once; the rest wait
-            async with request.app.state.image_slots:
-                x, info = await run_in_threadpool(
-                    _framed, data, m.image, segment, max_pixels=settings.max_image_pixels
-                )
-        except images.ImageInputError as e:
-            status = 415 if "format" in str(e) else 400
-            if len(image) == 1:
-                raise ApiError(status, "Bad image", str(e)) from None
-            which = f"image {i + 1} of {len(image)}" + (
-                f" ({upload.filename})" if upload.filename else ""
-            )
-            raise ApiError(status, "Bad image", f"{which}: {e}", image_index=i) from None
-        xs.append(x)
-        masks.append(info["mask_source"])
+    # 1. decode, find the object and crop each photo off the event loop; 2. encoder ->
+    # latent, pooled over the views; 3. generator -> shape
+    xs, masks = await _frame_views(request, loaded, settings, image)
     outs = await loaded.engine.encode_image(np.stack(xs), settings.request_timeout_s)
     z, seen = _pooled(outs[0]), {"X-Gan3d-Mask": ",".join(masks)}  # then, with prototypes:
     if protos is not None and len(outs) > 2:
