@@ -24,6 +24,9 @@ pip install -q --disable-pip-version-check torch==2.13.0 -e '.[train,dev]'
 # pyrender pins PyOpenGL 3.1.0, whose OSMesa platform is broken; 3.1.10 works (pip prints a
 # dependency-conflict notice and exits 0)
 pip install -q --disable-pip-version-check 'PyOpenGL==3.1.10'
+# kubectl renders deploy/kubernetes for tests/test_kubernetes.py (its kustomize v5; this
+# machine image has it; Debian's kubernetes-client is too old for the manifests' components)
+command -v kubectl >/dev/null || echo "kubectl not found: tests/test_kubernetes.py will fail" >&2
 # npm tools for the tests: the Khronos glTF validator, the Compose specification's schema.
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 set +e
