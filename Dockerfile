@@ -3,8 +3,9 @@
 #   CPU: docker build --target cpu -t gan3d:cpu .
 #   GPU: docker build --target gpu -t gan3d:gpu .
 # The GPU base is pinned to CUDA 13.0 + cuDNN 9, which the onnxruntime-gpu 1.31 wheel asks for.
-# (No Docker engine exists on gan3d's build machine: this file is linted and checked against
-# pyproject.toml in the tests, not built there.)
+# The CPU target is built and run with podman by scripts/container_check.sh (no Docker engine
+# on gan3d's build machine); the file is also linted and checked against pyproject.toml in the
+# tests.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG CUDA_IMAGE=nvidia/cuda:13.0.2-cudnn-runtime-ubuntu24.04
 ARG ORT_GPU_VERSION=1.31.1
@@ -19,13 +20,14 @@ COPY app ./app
 COPY training ./training
 RUN pip install .
 COPY models/gan3d-cpu ./models/gan3d-cpu
-RUN useradd --system --uid 10001 --no-create-home gan3d
-USER 10001
+RUN groupadd --gid 10001 gan3d \
+    && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin gan3d
+USER 10001:10001
 ENV GAN3D_HOST=0.0.0.0 GAN3D_PORT=8000 GAN3D_BUNDLE_DIR=/srv/gan3d/models/gan3d-cpu \
     GAN3D_PROVIDERS='["CPUExecutionProvider"]'
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=2).status != 200)"]
+    CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('GAN3D_PORT', '8000'); sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{port}/health/ready', timeout=2).status != 200)"]
 CMD ["python", "-m", "app"]
 
 # ---- GPU: onnxruntime-gpu on CUDA 13 / cuDNN 9 ----------------------------------------------
@@ -49,11 +51,12 @@ COPY training ./training
 RUN pip install '.[gpu]' \
     && pip install --force-reinstall --no-deps "onnxruntime-gpu==${ORT_GPU_VERSION}"
 COPY models/gan3d-cpu ./models/gan3d-cpu
-RUN useradd --system --uid 10001 --no-create-home gan3d
-USER 10001
+RUN groupadd --gid 10001 gan3d \
+    && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin gan3d
+USER 10001:10001
 ENV GAN3D_HOST=0.0.0.0 GAN3D_PORT=8000 GAN3D_BUNDLE_DIR=/srv/gan3d/models/gan3d-cpu \
     GAN3D_PROVIDERS='["CUDAExecutionProvider","CPUExecutionProvider"]'
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=2).status != 200)"]
+    CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('GAN3D_PORT', '8000'); sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{port}/health/ready', timeout=2).status != 200)"]
 CMD ["python", "-m", "app"]
