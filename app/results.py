@@ -26,7 +26,7 @@ from app.encoding import MESH_FORMATS, VOXEL_FORMATS, estimate_file_bytes
 from app.errors import ApiError
 from app.meshing import estimate_triangles
 from app.meshpool import MeshPool, mesh_options
-from app.schemas import Output
+from app.schemas import Output, check_mesh_work
 
 ENVELOPE_SHAPE_OVERHEAD = 200  # an envelope entry's keys, seed, format and media type
 LATENT_NUMBER_BYTES = 26  # one latent number in JSON, at most ("-1.2345678901234567e-05,")
@@ -55,6 +55,10 @@ async def shapes_response(
     """probs [N, R, R, R], latents [N, Z]; ``headers`` go on the response either way; the
     answer is at most ``max_bytes`` (else 422, before meshing when the estimate says so)."""
     seeds = seeds or [None] * len(probs)
+    try:  # the body was checked for 32^3 grids; the bundle's own may be finer
+        check_mesh_work(len(probs), out, int(probs.shape[1]))
+    except ValueError as e:
+        raise ApiError(422, "Invalid request", str(e)) from None
     envelope = out.envelope if out.envelope is not None else len(probs) > 1
     estimate = await run_in_threadpool(
         answer_bytes, probs, out, threshold, envelope=envelope, latent_size=latents.shape[1]

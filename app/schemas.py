@@ -28,8 +28,10 @@ MAX_LATENTS = 256  # latent references (seeds, latents, concepts) one request ma
 MAX_LATENT_SIZE = 1024
 # a mean_of tree is counted before it is validated, up to this many leaves (then "more than")
 MAX_COUNTED_LEAVES = 4 * MAX_LATENTS
-# meshing work one request may ask for: shapes x upsample^3 (a 32^3 shape at upsample 2 is 8)
+# meshing work one request may ask for, in 32^3 grids: shapes x (upsample x R / 32)^3 (a 32^3
+# shape at upsample 2 is 8, a 64^3 shape at upsample 1 is 8 too)
 MAX_MESH_WORK = 512
+WORK_UNIT_SIDE = 32
 
 Source = Literal["any", "real", "procedural"]  # app.latents.SOURCES: what samples look like
 Format = Literal["glb", "obj", "ply", "stl", "npy", "binvox", "json"]  # MESH_ + VOXEL_FORMATS
@@ -209,15 +211,18 @@ class InterpolateRequest(_Body):
         return self
 
 
-def check_mesh_work(shapes: int, output: Output) -> None:
-    """Refuse requests whose meshes would take too long or too much memory to make."""
+def check_mesh_work(shapes: int, output: Output, resolution: int = WORK_UNIT_SIDE) -> None:
+    """Refuse requests whose meshes would take too long or too much memory to make: at most
+    MAX_MESH_WORK grids of 32^3 to mesh. Checked on the body for a 32^3 grid (before any work),
+    and again with the served bundle's resolution before meshing (app/results.py)."""
     if output.format in ("npy", "binvox", "json"):
         return
-    work = shapes * output.upsample**3
+    work = shapes * (output.upsample * resolution / WORK_UNIT_SIDE) ** 3
     if work > MAX_MESH_WORK:
         raise ValueError(
-            f"{shapes} meshes at upsample {output.upsample} is {work} units of meshing work; at "
-            f"most {MAX_MESH_WORK} (shapes x upsample^3): lower upsample or ask for fewer shapes"
+            f"{shapes} meshes of {resolution}^3 at upsample {output.upsample} is {work:g} units "
+            f"of meshing work; at most {MAX_MESH_WORK} (shapes x (upsample x side / 32)^3): "
+            "lower upsample or ask for fewer shapes"
         )
 
 
