@@ -169,22 +169,27 @@ const MASK_NOTES = {
   none: "not found: the whole photo was used",
 };
 
-async function reconstruct(file) {
+const MAX_VIEWS = 8; // photos of one object per request (POST /v1/reconstruct)
+
+async function reconstruct(fileList) {
+  const files = Array.from(fileList).slice(0, MAX_VIEWS);
   const form = new FormData();
-  form.append("image", file);
+  for (const file of files) form.append("image", file);
   if ($("recon-category").value) form.append("category", $("recon-category").value);
   const resp = await call("v1/reconstruct", { method: "POST", body: form }, "reconstruct");
   if (!resp) return;
   const seen = resp.headers.get("X-Gan3d-Category");
   const p = Number(resp.headers.get("X-Gan3d-Category-Probability"));
   const note = seen ? ` (the model sees a ${seen}, ${Math.round(100 * p)}%)` : "";
-  const how = MASK_NOTES[resp.headers.get("X-Gan3d-Mask")];
+  const masks = (resp.headers.get("X-Gan3d-Mask") || "").split(",");
+  const how = files.length === 1 ? MASK_NOTES[masks[0]] : null;
   const cut = how ? `; the object was ${how}` : "";
-  show(await resp.blob(), latentFromHeader(resp), `reconstruction of ${file.name}${note}${cut}`);
+  const what = files.length === 1 ? files[0].name : `${files.length} photos of one object`;
+  show(await resp.blob(), latentFromHeader(resp), `reconstruction of ${what}${note}${cut}`);
 }
 
 $("image").addEventListener("change", () => {
-  if ($("image").files.length) reconstruct($("image").files[0]);
+  if ($("image").files.length) reconstruct($("image").files);
 });
 const drop = $("drop");
 drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -192,7 +197,7 @@ drop.addEventListener("dragleave", () => drop.classList.remove("over"));
 drop.addEventListener("drop", (e) => {
   e.preventDefault();
   drop.classList.remove("over");
-  if (e.dataTransfer.files.length) reconstruct(e.dataTransfer.files[0]);
+  if (e.dataTransfer.files.length) reconstruct(e.dataTransfer.files);
 });
 
 function download(blob, filename) {

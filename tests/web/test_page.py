@@ -138,6 +138,16 @@ def test_reconstruct_an_uploaded_image(page, tmp_path: Path) -> None:
     p.set_input_files("#image", str(path))
     _wait_render(p, before)
     assert "reconstruction of table.png" in p.inner_text("#info") and not errors, errors
+    # several photos of one object in one request
+    rgb, _ = render(make_shape("table", 2_000_123), np.random.default_rng(2), size=64)
+    other = tmp_path / "table-2.png"
+    Image.fromarray(rgb).save(other)
+    before = _loads(p)
+    p.set_input_files("#image", [])
+    p.set_input_files("#image", [str(path), str(other)])
+    _wait_render(p, before)
+    assert "reconstruction of 2 photos of one object" in p.inner_text("#info"), errors
+    assert not errors, errors
 
 
 def test_api_errors_are_shown_in_words(page) -> None:
