@@ -38,12 +38,25 @@ FileRole = Literal[
     # .npz of the image encoder's prototype codes: bank [K, Z] float32, categories [K] str
     # (image.prototypes = K; the encoder then also outputs their logits)
     "prototypes",
+    # image [B, 3, S, S] (the image encoder's input) -> unit feature vectors [B, D] of a network
+    # that knows photos of everything (ImageNet): tells whether a photo shows one of the
+    # categories at all (/v1/reconstruct's "Not recognised"; app/recognition.py)
+    "recognizer",
+    # .npz: references [N, D] (the recognizer's features of train renders), k, threshold
+    "recognition",
     "metrics",  # evaluation JSON
     "model_card",
     "preview",
     "other",
 ]
-ONNX_ROLES = ("generator", "image_encoder", "voxel_encoder", "generator_gradient", "segmenter")
+ONNX_ROLES = (
+    "generator",
+    "image_encoder",
+    "voxel_encoder",
+    "generator_gradient",
+    "segmenter",
+    "recognizer",
+)
 
 
 class _Strict(BaseModel):
@@ -96,6 +109,8 @@ class ImageSpec(_Strict):
     # K when the encoder scores K prototype codes (file role "prototypes"): it then has a
     # third output, their logits [batch, K], and /v1/reconstruct takes a category hint
     prototypes: int | None = Field(default=None, gt=0)
+    # D when the bundle has a recognizer (file role "recognizer"): its features [batch, D]
+    recognizer_features: int | None = Field(default=None, gt=0)
 
 
 class AttributeSpec(_Strict):
@@ -148,9 +163,13 @@ class Manifest(_Strict):
             raise ValueError("a bundle needs a file with role 'generator'")
         if self.latent.prior == "mixture" and "prior" not in roles:
             raise ValueError("latent.prior is 'mixture' but no file has role 'prior'")
-        for role in ("image_encoder", "segmenter"):
+        for role in ("image_encoder", "segmenter", "recognizer"):
             if role in roles and self.image is None:
                 raise ValueError(f"a {role} needs the 'image' section (size, normalisation)")
+        if ("recognizer" in roles) != ("recognition" in roles):
+            raise ValueError("a recognizer and its 'recognition' references come together")
+        if "recognizer" in roles and not self.image.recognizer_features:
+            raise ValueError("a recognizer needs image.recognizer_features (its output size)")
         return self
 
     def file(self, role: FileRole) -> FileEntry | None:
@@ -174,6 +193,10 @@ class Manifest(_Strict):
         if role == "segmenter":
             s = self.image.size if self.image else 0
             return [["batch", 3, s, s]], [["batch", 1, s, s]]
+        if role == "recognizer":
+            s = self.image.size if self.image else 0
+            d = self.image.recognizer_features if self.image else 0
+            return [["batch", 3, s, s]], [["batch", d]]
         raise KeyError(role)
 
 

@@ -18,6 +18,7 @@ from app.errors import ApiError
 from app.latents import LatentSpace
 from app.meshpool import MeshPool
 from app.prototypes import Prototypes
+from app.recognition import Recognition
 from app.settings import Settings
 
 
@@ -31,6 +32,7 @@ class Loaded:
     mesher: MeshPool  # meshing + file encoding, in worker processes or threads
     directions: Directions | None = None  # None: the bundle has no "directions" file
     prototypes: Prototypes | None = None  # None: no category hints (no "prototypes" file)
+    recognition: Recognition | None = None  # None: every photo is taken for an object it knows
 
 
 async def get_loaded(request: Request) -> Loaded:

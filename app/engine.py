@@ -275,6 +275,13 @@ class Engine:
         )
         return prob[:, 0]
 
+    async def recognize(self, images: np.ndarray, timeout: float) -> np.ndarray:
+        """images [N, 3, S, S] -> the recognizer's unit feature vectors [N, D] float32."""
+        (features,) = await self.batchers["recognizer"].submit(
+            images.astype(np.float32), timeout=timeout
+        )
+        return features
+
     async def encode_voxels(self, voxels: np.ndarray, timeout: float) -> np.ndarray:
         mu, _ = await self.batchers["voxel_encoder"].submit(
             voxels.astype(np.float32), timeout=timeout

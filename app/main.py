@@ -39,6 +39,7 @@ from app.meshpool import MeshPool, default_workers
 from app.observability import API_PREFIX, Metrics, RequestContext, csp_with_inline_scripts
 from app.openapi import with_bundle_facts
 from app.prototypes import Prototypes
+from app.recognition import Recognition
 from app.routes import edit, encode, generate, meta, reconstruct
 from app.settings import Settings
 
@@ -98,8 +99,14 @@ def _load_networks(settings: Settings, manifest: Manifest, mesher: MeshPool) -> 
     engine.warm_up()
     entry = manifest.file("prototypes")
     prototypes = Prototypes.load(settings.bundle_dir / entry.path, z) if entry else None
+    entry = manifest.file("recognition")
+    recognition = (
+        Recognition.load(settings.bundle_dir / entry.path, manifest.image.recognizer_features)
+        if entry
+        else None
+    )
     mesher.wait_warm()
-    return Loaded(manifest, engine, space, mesher, directions, prototypes)
+    return Loaded(manifest, engine, space, mesher, directions, prototypes, recognition)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

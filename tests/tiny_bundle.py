@@ -164,6 +164,24 @@ def segmenter_onnx(path: Path, *, size: int) -> None:
     _save(graph, path)
 
 
+def recognizer_onnx(path: Path, *, size: int) -> None:
+    """image [batch, 3, size, size] -> features [batch, 3]: the mean of each channel, i.e. the
+    photo's average colour (a rule to test the plumbing with: a blue object on white is near
+    the references of :func:`make_tiny_bundle`, a red one is not)."""
+    inits = [numpy_helper.from_array(np.array([2, 3], dtype=np.int64), "axes")]
+    nodes = [helper.make_node("ReduceMean", ["image", "axes"], ["features"], keepdims=0)]
+    graph = helper.make_graph(
+        nodes,
+        "recognizer",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, size, size])],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 3])],
+        initializer=inits,
+    )
+    _save(graph, path)
+
+
+# the tiny recognizer's references: the average colour of a blue object framed on white
+RECOGNISED_COLOUR = (0.12, 0.23, 0.78)
 PROTOTYPE_CATEGORIES = ("chair", "table")
 
 
@@ -177,13 +195,15 @@ def make_tiny_bundle(
     gradient: bool = False,
     prior: bool = False,
     segmenter: bool = False,
+    recognizer: bool = False,
 ) -> Manifest:
     """A complete bundle (generator, image and voxel encoders, concepts) that verifies; with
     ``prototypes`` K > 0 the image encoder also outputs K prototype logits and the bundle
     carries prototypes.npz (categories alternating chair, table); with ``gradient`` it carries
     the generator's gradient graph (/v1/encode then fits by gradient steps); with ``prior``, a
     mixture prior (one component near -3) with two real-model kernels (codes near +3); with
-    ``segmenter``, a cut-out graph that takes red things for the object (:func:`segmenter_onnx`)."""
+    ``segmenter``, a cut-out graph that takes red things for the object (:func:`segmenter_onnx`);
+    with ``recognizer``, one that recognises blue objects only (:func:`recognizer_onnx`)."""
     bundle_dir.mkdir(parents=True, exist_ok=True)
     generator_onnx(bundle_dir / "generator.onnx", z=z, r=r)
     encoder_onnx(
@@ -262,6 +282,20 @@ def make_tiny_bundle(
                 sig([("image", shape)], [("object", ["batch", 1, image_size, image_size])]),
             )
         )
+    if recognizer:
+        recognizer_onnx(bundle_dir / "recognizer.onnx", size=image_size)
+        refs = np.tile(np.array(RECOGNISED_COLOUR, np.float32), (4, 1))
+        np.savez(bundle_dir / "recognition.npz", references=refs, k=2, threshold=0.9)
+        shape = ["batch", 3, image_size, image_size]
+        files.append(
+            file_entry(
+                bundle_dir,
+                "recognizer.onnx",
+                "recognizer",
+                sig([("image", shape)], [("features", ["batch", 3])]),
+            )
+        )
+        files.append(file_entry(bundle_dir, "recognition.npz", "recognition"))
     if prior:
         from app.latents import fit_mixture, with_kernels
 
@@ -283,7 +317,11 @@ def make_tiny_bundle(
         version="0.0.0",
         latent=LatentSpec(size=z, prior="mixture" if prior else "normal"),
         voxel_resolution=r,
-        image=ImageSpec(size=image_size, prototypes=prototypes or None),
+        image=ImageSpec(
+            size=image_size,
+            prototypes=prototypes or None,
+            recognizer_features=3 if recognizer else None,
+        ),
         categories=["chair"],
         files=files,
     )

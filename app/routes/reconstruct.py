@@ -41,6 +41,37 @@ def _framed(data: bytes, spec: ImageSpec, segment, *, max_pixels: int) -> tuple[
         memory.trim()
 
 
+CLOSEST = 3  # categories a "Not recognised" answer names
+
+
+async def _check_recognised(loaded, batch: np.ndarray, outs: list, timeout: float) -> None:
+    """422 "Not recognised" when the photos show none of the bundle's categories
+    (app/recognition.py), naming the closest ones the encoder sees and how to force an answer."""
+    features = await loaded.engine.recognize(batch, timeout)
+    score = loaded.recognition.score(features)
+    if loaded.recognition.recognised(score):
+        return
+    protos, closest = loaded.prototypes, []
+    if protos is not None and len(outs) > 2:
+        mass = protos.mass(_pooled(outs[2]))[0]
+        order = np.argsort(-mass)[:CLOSEST]
+        closest = [{"category": protos.names[i], "probability": round(float(mass[i]), 3)}
+                   for i in order]  # fmt: skip
+    named = ", ".join(f"{c['category']} ({c['probability']:.0%})" for c in closest)
+    known = ", ".join(loaded.manifest.categories or (protos.names if protos else []))
+    raise ApiError(
+        422,
+        "Not recognised",
+        f"the photo does not look like any of the things this model knows ({known})"
+        + (f"; the closest are {named}" if named else "")
+        + ". To get a shape anyway, name what it shows with category=<one of them>, or send "
+        "category=any for a blend of every kind",
+        closest=closest,
+        recognition_score=round(score, 4),
+        threshold=loaded.recognition.threshold,
+    )
+
+
 def _pooled(rows: np.ndarray) -> np.ndarray:
     """[V, D] per-view outputs -> [1, D]: their mean (one view: unchanged)."""
     return rows if len(rows) == 1 else rows.mean(0, keepdims=True).astype(np.float32)
@@ -133,7 +164,8 @@ async def reconstruct(
     # 1. decode, find the object and crop each photo off the event loop; 2. encoder ->
     # latent, pooled over the views; 3. generator -> shape
     xs, masks = await _frame_views(request, loaded, settings, image)
-    outs = await loaded.engine.encode_image(np.stack(xs), settings.request_timeout_s)
+    batch = np.stack(xs)
+    outs = await loaded.engine.encode_image(batch, settings.request_timeout_s)
     z, seen = _pooled(outs[0]), {"X-Gan3d-Mask": ",".join(masks)}  # then, with prototypes:
     if protos is not None and len(outs) > 2:
         # what the encoder takes the photos to show (its logits, averaged over the views); the
@@ -151,6 +183,8 @@ async def reconstruct(
             "X-Gan3d-Category-Probability": f"{prob:.3f}",
             "X-Gan3d-Blend": blended,
         }
+    if category is None and loaded.recognition is not None:  # a hint skips the check
+        await _check_recognised(loaded, batch, outs, settings.request_timeout_s)
     probs = await loaded.engine.generate(z, settings.request_timeout_s)
     return await shapes_response(
         probs,
