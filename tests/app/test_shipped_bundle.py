@@ -124,3 +124,26 @@ def test_the_shipped_segmenter_finds_objects_in_busy_renders(client: TestClient)
     # trained, not random: 3.9.0 measured 0.72-1.00 on these nine (mean 0.89)
     assert np.mean(scores) > 0.75, dict(zip(CATEGORY_NAMES, np.round(scores, 2), strict=True))
     assert "segmenter" in masks_used and "background" in masks_used
+
+
+def _landscape() -> bytes:
+    """A sky over grass: no object at all (its recognition score is far under the threshold)."""
+    g = np.zeros((128, 128, 3), np.uint8)
+    g[..., 2] = np.linspace(255, 120, 128)[:, None]
+    g[..., 1] = np.linspace(200, 90, 128)[:, None]
+    g[64:] = (40, 140, 40)
+    buf = io.BytesIO()
+    Image.fromarray(g).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_landscape_is_not_recognised_and_a_table_is(client: TestClient) -> None:
+    files = {"image": ("landscape.png", _landscape(), "image/png")}
+    r = client.post("/v1/reconstruct", files=files)
+    assert r.status_code == 422 and r.json()["title"] == "Not recognised", r.text
+    assert len(r.json()["closest"]) == 3 and "category=any" in r.json()["detail"]
+    r = client.post("/v1/reconstruct", files=files, data={"category": "any"})
+    assert r.status_code == 200
+    table = (Path(__file__).resolve().parents[2] / "examples/table.png").read_bytes()
+    r = client.post("/v1/reconstruct", files={"image": ("table.png", table, "image/png")})
+    assert r.status_code == 200 and r.headers["x-gan3d-category"] == "table"

@@ -150,6 +150,23 @@ def test_reconstruct_an_uploaded_image(page, tmp_path: Path) -> None:
     assert not errors, errors
 
 
+def test_a_photo_of_nothing_it_knows_is_said_so(page, tmp_path: Path) -> None:
+    p, _ = page
+    sky = np.zeros((128, 128, 3), np.uint8)
+    sky[..., 2] = np.linspace(255, 120, 128)[:, None]
+    sky[..., 1] = np.linspace(200, 90, 128)[:, None]
+    sky[64:] = (40, 140, 40)  # a sky over grass: no object at all
+    path = tmp_path / "landscape.png"
+    Image.fromarray(sky).save(path)
+    p.eval_on_selector("#recon-panel", "e => { e.open = true; }")
+    p.select_option("#recon-category", "")  # the model's guess: a hint would skip the check
+    p.set_input_files("#image", [])
+    p.set_input_files("#image", str(path))
+    p.wait_for_selector("#error:not([hidden])")
+    text = p.inner_text("#error")
+    assert "Not recognised" in text and 'pick it under "It shows"' in text, text
+
+
 def test_api_errors_are_shown_in_words(page) -> None:
     p, _ = page
     p.fill("#seed", "-5")
