@@ -101,16 +101,9 @@ class BodyFirst:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        chunks = []
         try:
             async with asyncio.timeout(self.timeout_s):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        break  # gone (or cut off by BodyLimit, which answers): nothing to serve
-                    chunks.append(message.get("body", b""))
-                    if not message.get("more_body", False):
-                        break
+                body = await _read_body(receive)
         except TimeoutError:
             detail = (
                 f"the request body did not arrive within {self.timeout_s:g} s "
@@ -118,24 +111,37 @@ class BodyFirst:
             )
             await send_problem(send, 408, "Request timeout", detail, [(b"connection", b"close")])
             return
+        await self.app(scope, _replaying(body, receive), send)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when the client went away (or BodyLimit cut it off,
+    and answers) before it arrived."""
+    chunks = []
+    while True:
+        message = await receive()
         if message["type"] == "http.disconnect":
-            await self.app(scope, _disconnected, send)
-            return
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()  # a later read waits for the disconnect
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-async def _disconnected() -> Message:
-    return {"type": "http.disconnect"}
+def _replaying(body: bytes | None, receive: Receive) -> Receive:
+    """A receive that hands ``body`` over in one message (or, for None, the disconnect), then
+    waits on ``receive`` (for the disconnect)."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        if body is None:
+            return {"type": "http.disconnect"}
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 class JsonBodyLimits:
@@ -164,13 +170,10 @@ class JsonBodyLimits:
         ):
             await self.app(scope, receive, send)
             return
-        chunks = []  # BodyFirst, outside, hands the whole body over in one message
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await _read_body(receive)  # BodyFirst, outside, hands it over in one message
+        if body is None:
+            await self.app(scope, _replaying(None, receive), send)
+            return
         if len(body) > self.max_bytes:
             detail = (
                 f"the JSON body is {len(body)} bytes; at most {self.max_bytes} "
@@ -186,16 +189,7 @@ class JsonBodyLimits:
             )
             await send_problem(send, 422, "Invalid request", detail)
             return
-        first = True
-
-        async def replay() -> Message:
-            nonlocal first
-            if first and message["type"] == "http.request":
-                first = False
-                return {"type": "http.request", "body": body, "more_body": False}
-            return message if first else await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, _replaying(body, receive), send)
 
 
 class UnversionedAliases:
