@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -68,19 +69,19 @@ def load_trunk() -> nn.Module:
     return EfficientNet.from_pretrained(TRUNK, weights_path=weights).eval()
 
 
-def framed_inputs(photos: np.ndarray, bundle_dir: Path, spec: ImageSpec) -> np.ndarray:
+def bundle_segmenter(bundle_dir: Path, manifest) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The bundle's segmenter as app/images.py calls it ([3, S, S] -> [S, S]), run by ONNX
+    Runtime; None for a bundle without one."""
+    entry = manifest.file("segmenter")
+    if entry is None:
+        return None
+    sess = ort.InferenceSession(str(bundle_dir / entry.path), providers=["CPUExecutionProvider"])
+    return lambda x: sess.run(None, {"image": x[None]})[0][0, 0]
+
+
+def framed_inputs(photos: np.ndarray, spec: ImageSpec, segmenter) -> np.ndarray:
     """[N, H, W, 3] uint8 renders -> [N, 3, S, S] float32 as /v1/reconstruct frames uploads
-    (app/images.py, with the bundle's segmenter run by ONNX Runtime)."""
-    segmenter = None
-    entry = load_manifest(bundle_dir).file("segmenter")
-    if entry is not None:
-        sess = ort.InferenceSession(
-            str(bundle_dir / entry.path), providers=["CPUExecutionProvider"]
-        )
-
-        def segmenter(x: np.ndarray) -> np.ndarray:
-            return sess.run(None, {"image": x[None]})[0][0, 0]
-
+    (app/images.py, with ``segmenter`` from :func:`bundle_segmenter`)."""
     out = []
     for rgb in photos:
         buf = io.BytesIO()
@@ -120,9 +121,10 @@ def add_recognizer(
     # 2-3. references and threshold
     train, val = load_real(real_folder, "train"), load_real(real_folder, "val")
     train_photos = train["images"].reshape(-1, *train["images"].shape[2:])[::every]
-    refs = features(net, framed_inputs(train_photos, bundle_dir, spec))
+    segmenter = bundle_segmenter(bundle_dir, manifest)
+    refs = features(net, framed_inputs(train_photos, spec, segmenter))
     val_photos = val["images"].reshape(-1, *val["images"].shape[2:])
-    val_features = features(net, framed_inputs(val_photos, bundle_dir, spec))
+    val_features = features(net, framed_inputs(val_photos, spec, segmenter))
     rec = Recognition(refs, k, threshold=0.0)
     scores = np.array([rec.score(f[None]) for f in val_features])
     threshold = float(np.quantile(scores, refused))
