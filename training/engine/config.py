@@ -159,8 +159,7 @@ PRESETS: dict[str, TrainConfig] = {
     # images, narrow G/D/V. The latent space is learnt by V and G alone (voxel stages), then the
     # image encoder is fitted to the frozen G and V (image stages), then it classifies over
     # 1,024 prototype codes (prototype stages), then shared attributes are tied to latent
-    # dimensions (tie stages). What each stage changed and what was tried and not kept:
-    # docs/model_history.md.
+    # dimensions (tie stages). How the recipe came to be: docs/model_history.md.
     "cpu": TrainConfig(
         preset="cpu",
         data="cpu",
