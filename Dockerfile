@@ -18,7 +18,10 @@ WORKDIR /srv/gan3d
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY training ./training
-RUN pip install .
+# the Triton client too, so that GAN3D_TRITON_URL works without another image (DL3013: '.[triton]'
+# is this project; its dependency ranges live in pyproject.toml)
+# hadolint ignore=DL3013
+RUN pip install '.[triton]'
 COPY models/gan3d-cpu ./models/gan3d-cpu
 RUN groupadd --gid 10001 gan3d \
     && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin gan3d
@@ -45,10 +48,10 @@ COPY pyproject.toml README.md ./
 COPY app ./app
 COPY training ./training
 # onnxruntime (a default dependency) and onnxruntime-gpu share one module: re-install the GPU
-# build last so that it is the one on disk (README, "GPU install"). DL3013: '.[gpu]' is this
-# project; its dependency ranges live in pyproject.toml.
+# build last so that it is the one on disk (README, "GPU install"). DL3013: '.[gpu,triton]' is
+# this project; its dependency ranges live in pyproject.toml.
 # hadolint ignore=DL3013
-RUN pip install '.[gpu]' \
+RUN pip install '.[gpu,triton]' \
     && pip install --force-reinstall --no-deps "onnxruntime-gpu==${ORT_GPU_VERSION}"
 COPY models/gan3d-cpu ./models/gan3d-cpu
 RUN groupadd --gid 10001 gan3d \

@@ -14,6 +14,8 @@ under load batches grow by themselves. ``max_wait_ms`` > 0 additionally holds a 
 not full for up to that long (a GPU with a large batch sweet spot may want it).
 A full queue raises QueueFull (the API answers 503 + Retry-After); a request that outlives its
 deadline raises DeadlineExceeded (504) and its rows are dropped if not yet run.
+With ``GAN3D_TRITON_URL`` the same queues send their batches to a Triton Inference Server
+instead (``Engine.load(..., remote=TritonServer(...))``, app/triton.py).
 """
 
 from __future__ import annotations
@@ -94,12 +96,15 @@ class Batcher:
     def __init__(
         self,
         name: str,
-        session: ort.InferenceSession,
-        executor: ThreadPoolExecutor,
+        session,  # ort.InferenceSession or app.triton.TritonModel
+        executor: ThreadPoolExecutor | None,  # runs ONNX Runtime calls (None for Triton)
         cfg: BatchingConfig,
     ) -> None:
         self.name = name
+        # an ONNX Runtime session, or a network on a Triton server (app/triton.py: the same
+        # input and output names, and an async ``infer`` in place of ``run``)
         self.session = session
+        self.remote = getattr(session, "remote", False)
         self.inputs = [i.name for i in session.get_inputs()]
         self.outputs = [o.name for o in session.get_outputs()]
         self.executor = executor
@@ -171,8 +176,14 @@ class Batcher:
         x = [np.concatenate(rows) for rows in zip(*(it.x for it in items), strict=True)]
         t = time.perf_counter()
         try:
-            outs = await asyncio.get_running_loop().run_in_executor(self.executor, self.run_now, *x)
-        except Exception as e:  # an ORT failure fails these requests, not the worker
+            if self.remote:  # as long as the latest deadline among these requests allows
+                left = max(it.deadline for it in items) - asyncio.get_running_loop().time()
+                outs = await self.session.infer(x, timeout=max(left, 0.001))
+            else:
+                outs = await asyncio.get_running_loop().run_in_executor(
+                    self.executor, self.run_now, *x
+                )
+        except Exception as e:  # a failed call fails these requests, not the worker
             for it in items:
                 if not it.future.done():
                     it.future.set_exception(e)
@@ -194,10 +205,13 @@ class Batcher:
 
 
 class Engine:
-    def __init__(self, manifest: Manifest, batchers: dict[str, Batcher], provider: str) -> None:
+    def __init__(
+        self, manifest: Manifest, batchers: dict[str, Batcher], provider: str, remote=None
+    ) -> None:
         self.manifest = manifest
         self.batchers = batchers
-        self.provider = provider  # the execution provider actually in use
+        self.provider = provider  # the execution provider actually in use, or "triton"
+        self.remote = remote  # the app.triton.TritonServer serving the networks, if one does
 
     @classmethod
     def load(
@@ -209,7 +223,20 @@ class Engine:
         threads: int,
         batching: BatchingConfig,
         spinning: bool = True,
+        remote=None,
     ) -> Engine:
+        """``remote``: an app.triton.TritonServer that serves every network in place of
+        in-process ONNX Runtime sessions (the queues in front stay here)."""
+        if remote is not None:
+            batchers = {
+                role: Batcher(
+                    role, remote.model(role, entry.onnx, batching.max_batch), None, batching
+                )
+                for role in ONNX_ROLES
+                if (entry := manifest.file(role)) is not None
+            }
+            log.info("networks served by the Triton server at %s", remote.url)
+            return cls(manifest, batchers, "triton", remote)
         explicit = bool(providers)  # empty: the best available, CUDA first
         providers = providers or AUTO_PROVIDERS
         executor = ThreadPoolExecutor(batching.concurrent, thread_name_prefix="gan3d-ort")
@@ -236,6 +263,14 @@ class Engine:
     async def stop(self) -> None:
         for b in self.batchers.values():
             await b.stop()
+        if self.remote is not None:
+            await self.remote.close()
+
+    async def check_remote(self) -> str | None:
+        """With a Triton server: None when it serves every network, else what is wrong."""
+        if self.remote is None:
+            return None
+        return await self.remote.check([b.session for b in self.batchers.values()])
 
     def warm_up(self) -> None:
         """A call per network at batch 1 so the first request is not slow, and the generator at
@@ -243,6 +278,8 @@ class Engine:
         rarely do, and warming them at max batch cost half a second of cold start)."""
         z, r = self.manifest.latent.size, self.manifest.voxel_resolution
         for role, b in self.batchers.items():
+            if b.remote:  # a Triton server warms its own models (config.pbtxt model_warmup)
+                continue
             for n in (1, b.cfg.max_batch) if role == "generator" else (1,):
                 if role == "generator":
                     b.run_now(np.zeros((n, z), np.float32))

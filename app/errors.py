@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from app.engine import DeadlineExceeded, QueueFull
 from app.latents import LatentError
+from app.triton import TritonUnavailable
 
 log = logging.getLogger("gan3d.errors")
 PROBLEM = "application/problem+json"
@@ -73,6 +74,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(QueueFull)
     async def _full(_: Request, e: QueueFull) -> JSONResponse:
         return problem(503, "Busy", f"{e}; retry shortly", headers={"Retry-After": "1"})
+
+    @app.exception_handler(TritonUnavailable)
+    async def _triton(_: Request, e: TritonUnavailable) -> JSONResponse:
+        return problem(
+            503, "Inference server unavailable", f"{e}; retry shortly", headers={"Retry-After": "5"}
+        )
 
     @app.exception_handler(DeadlineExceeded)
     async def _deadline(_: Request, e: DeadlineExceeded) -> JSONResponse:

@@ -42,6 +42,7 @@ from app.prototypes import Prototypes
 from app.recognition import Recognition
 from app.routes import edit, encode, generate, meta, reconstruct
 from app.settings import Settings
+from app.triton import TritonServer
 
 log = logging.getLogger("gan3d")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -85,6 +86,11 @@ def _load_networks(settings: Settings, manifest: Manifest, mesher: MeshPool) -> 
         threads=settings.intra_op_threads or (available_cores() if quota_cores() else 0),
         spinning=settings.ort_spinning,
         batching=batching,
+        remote=(
+            TritonServer(settings.triton_url, prefix=settings.triton_model_prefix)
+            if settings.triton_url
+            else None
+        ),
     )
     # 4. the latent space: named concept vectors and the sampling prior
     z = manifest.latent.size
@@ -243,10 +249,19 @@ def _add_health_and_metrics(app: FastAPI, state: ServiceState, metrics: Metrics)
                 content={"status": "not ready", "detail": state.not_ready_reason},
                 headers={"Retry-After": "5"},
             )
+        engine = state.loaded.engine
+        remote_problem = await engine.check_remote()  # the Triton server's models, if in use
+        metrics.triton_ready(engine.remote, remote_problem is None)
+        if remote_problem:
+            return JSONResponse(
+                status_code=503,
+                content={"status": "not ready", "detail": remote_problem},
+                headers={"Retry-After": "5"},
+            )
         return {
             "status": "ready",
             "bundle": state.loaded.manifest.name,
-            "execution_provider": state.loaded.engine.provider,
+            "execution_provider": engine.provider,
         }
 
 

@@ -2,7 +2,8 @@
 
 Metrics: gan3d_requests_total{route,status}, gan3d_request_seconds{route} (histogram),
 gan3d_queue_depth{network}, gan3d_batch_size{network} (histogram), gan3d_inference_seconds_total
-{network}. Each app has its own registry, so tests and workers never share counters.
+{network}; with a Triton server, gan3d_triton_failures_total{network,reason} and
+gan3d_triton_ready. Each app has its own registry, so tests and workers never share counters.
 """
 
 from __future__ import annotations
@@ -77,7 +78,27 @@ class Metrics:
             "meshing pools replaced after a worker died",
             registry=self.registry,
         )
+        # with GAN3D_TRITON_URL: calls the Triton server did not serve, and its state at the last
+        # readiness check (1 every model ready and matching the bundle, 0 not)
+        self.triton_failures = Gauge(
+            "gan3d_triton_failures_total",
+            "calls to the Triton server that failed (reason: unavailable or deadline)",
+            ["network", "reason"],
+            registry=self.registry,
+        )
+        self.triton_up: Gauge | None = None  # made when a Triton server is in use
         self._seen: dict[str, int] = {}
+
+    def triton_ready(self, remote, ready: bool) -> None:
+        if remote is None:
+            return
+        if self.triton_up is None:
+            self.triton_up = Gauge(
+                "gan3d_triton_ready",
+                "the Triton server served every network at the last readiness check",
+                registry=self.registry,
+            )
+        self.triton_up.set(1 if ready else 0)
 
     def render(self, engine, mesher=None) -> bytes:
         """Refresh engine and meshing gauges, then the exposition text."""
@@ -92,6 +113,9 @@ class Metrics:
                 for size in b.stats.batch_sizes[-new:] if new > 0 else []:
                     self.batch.labels(name).observe(size)
                 self._seen[name] = b.stats.batches
+            if engine.remote is not None:
+                for (name, reason), n in engine.remote.failures.items():
+                    self.triton_failures.labels(name, reason).set(n)
         return generate_latest(self.registry)
 
 

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.triton import parse_url
+
 DEFAULT_BUNDLE_DIR = Path("models/gan3d-cpu")
 
 
@@ -62,6 +64,11 @@ class Settings(BaseSettings):
     # photos decoded and framed at once (each needs up to ~100 MB while it is worked on); more
     # wait for their turn
     image_workers: int = Field(default=2, ge=1, le=64)
+    # the networks on a Triton Inference Server (http://host:8000 or grpc://host:8001; https://,
+    # grpcs:// for TLS) loaded with the repository of `python -m training triton`; unset:
+    # in-process ONNX Runtime. Framing, prototypes, meshing and encoding stay in this service
+    triton_url: str | None = None
+    triton_model_prefix: str = Field(default="gan3d", pattern=r"^[A-Za-z0-9_.-]+$")
     cors_origins: list[str] = []  # allowed browser origins (JSON list); empty = no CORS
     api_key: str | None = None  # when set, /v1/* requires it in the X-API-Key header
     json_logs: bool = True  # one JSON object per log line (request id included)
@@ -76,6 +83,13 @@ class Settings(BaseSettings):
         if "*" in v:
             raise ValueError("list the allowed origins; '*' is not accepted")
         return v
+
+    @field_validator("triton_url")
+    @classmethod
+    def _triton_address(cls, v: str | None) -> str | None:
+        if v:
+            parse_url(v)  # ValueError says what is wrong
+        return v or None
 
     @field_validator("providers", mode="before")
     @classmethod

@@ -79,13 +79,15 @@ def _started(cmd: list[str], env: dict, port: int, ready_path: str):
         time.sleep(0.02)
 
 
-def start_server(bundle: Path) -> tuple[subprocess.Popen, str, float]:
+def start_server(bundle: Path, **settings: str) -> tuple[subprocess.Popen, str, float]:
+    """``settings``: more GAN3D_* variables."""
     port = _free_port()
     env = {
         **os.environ,
         "GAN3D_BUNDLE_DIR": str(bundle),
         "GAN3D_PORT": str(port),
         "GAN3D_LOG_LEVEL": "warning",
+        **settings,
     }
     return _started([sys.executable, "-m", "app"], env, port, "/health/ready")
 

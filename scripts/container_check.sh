@@ -12,7 +12,9 @@
 #    /health/ready, send the README's sample and reconstruct requests (one photo and three),
 #    check it runs as uid 10001 and its HEALTHCHECK passes, then stop it with SIGTERM and check
 #    it exits 0 and promptly;
-# 4. docker-compose.yml's CPU service with podman-compose (port 8000 must be free).
+# 4. docker-compose.yml's CPU service with podman-compose (port 8000 must be free);
+# 5. the image again, its networks on a real Triton server on the host (PyTriton, from
+#    .venv-triton that scripts/test.sh makes): ready, and the same bytes as step 3.
 # Not run: the GPU target (its nvidia/cuda base is on no registry this machine reaches) and the
 # scale profile (its nginx image comes from Docker Hub, likewise).
 set -euo pipefail
@@ -96,4 +98,35 @@ done
 curl -sf "http://127.0.0.1:8000/health/ready" >/dev/null || { echo "compose service not ready" >&2; exit 1; }
 podman-compose down >/dev/null 2>&1
 echo "   up, ready on :8000, down"
+echo "6. the image with its networks on a real Triton server (GAN3D_TRITON_URL, gRPC)"
+# PyTriton's server on the host, serving the shipped bundle (scripts/test.sh makes .venv-triton)
+[ -x .venv-triton/bin/python ] || { echo "no .venv-triton: run scripts/test.sh first" >&2; exit 1; }
+.venv-triton/bin/python scripts/pytriton_bundle.py models/gan3d-cpu --http-port 18100 \
+  --grpc-port 18101 --metrics-port 18102 >"$WORK/triton.log" 2>&1 &
+triton_pid=$!
+trap 'kill $triton_pid 2>/dev/null || true; podman rm -f gan3d-check >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 120); do
+  curl -sf http://127.0.0.1:18100/v2/models/gan3d_recognizer/ready >/dev/null && break
+  sleep 0.5
+done
+podman rm -f gan3d-check >/dev/null 2>&1 || true
+podman run -d --name gan3d-check --network host --read-only --tmpfs /tmp \
+  --health-interval disable -e GAN3D_PORT="$PORT" \
+  -e GAN3D_TRITON_URL=grpc://127.0.0.1:18101 gan3d:cpu >/dev/null
+for _ in $(seq 1 120); do
+  curl -sf "$url/health/ready" >/dev/null && break
+  sleep 0.5
+done
+curl -sf "$url/health/ready" | grep -q '"execution_provider":"triton"' \
+  || { echo "not ready with Triton: $(curl -s "$url/health/ready")" >&2; exit 1; }
+curl -sf -o "$WORK/chair-triton.glb" "$url/v1/sample" -H 'content-type: application/json' \
+  -d '{"seeds": [0], "concept": "chair", "temperature": 0.5}'
+cmp -s "$WORK/chair.glb" "$WORK/chair-triton.glb" \
+  || { echo "the sample through Triton differs from the in-process one" >&2; exit 1; }
+curl -sf -o "$WORK/table-triton.glb" "$url/v1/reconstruct" -F image=@examples/table.png
+cmp -s "$WORK/table.glb" "$WORK/table-triton.glb" \
+  || { echo "the photo through Triton differs from the in-process one" >&2; exit 1; }
+podman stop -t 30 gan3d-check >/dev/null
+kill "$triton_pid"; wait "$triton_pid" 2>/dev/null || true
+echo "   ready through Triton; sample and reconstruct byte-identical to in-process"
 echo "container check passed"

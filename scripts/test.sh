@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages the tests use: Chromium for the browser tests (Playwright cannot download its
 # own browser here), assimp-utils (AC3D conversion of real models) and libosmesa6 (headless
-# OpenGL for pyrender's photo-like renders).
-DEBIAN_PACKAGES="chromium assimp-utils libosmesa6 curl"
+# OpenGL for pyrender's photo-like renders); python3-venv and libpython3.11 for the Triton
+# server the tests start (below).
+DEBIAN_PACKAGES="chromium assimp-utils libosmesa6 curl python3-venv libpython3.11"
 missing=$(for p in $DEBIAN_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -27,6 +28,14 @@ pip install -q --disable-pip-version-check 'PyOpenGL==3.1.10'
 # kubectl renders deploy/kubernetes for tests/test_kubernetes.py (its kustomize v5; this
 # machine image has it; Debian's kubernetes-client is too old for the manifests' components)
 command -v kubectl >/dev/null || echo "kubectl not found: tests/test_kubernetes.py will fail" >&2
+# A real Triton Inference Server for tests/app/test_triton.py: PyTriton's wheel bundles the
+# server binary; its Python-backend stub loads the interpreter's shared library and needs
+# numpy < 2, so it gets its own environment on Debian's python3 (3.11 with libpython3.11.so;
+# pyenv's interpreters are built without the shared library)
+[ -x .venv-triton/bin/python ] || /usr/bin/python3 -m venv .venv-triton
+.venv-triton/bin/pip install -q --disable-pip-version-check nvidia-pytriton==0.7.0 \
+  'onnxruntime>=1.20'
+export GAN3D_TRITON_PYTHON="$PWD/.venv-triton/bin/python"
 # npm tools for the tests: the Khronos glTF validator, the Compose specification's schema.
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 set +e

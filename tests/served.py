@@ -3,13 +3,15 @@ port: for the tests that drive it from outside (browser, curl examples, schemath
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -58,3 +60,69 @@ def service(**env: str) -> Iterator[tuple[str, int]]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+TRITON_PYTHON_ENV = "GAN3D_TRITON_PYTHON"  # the interpreter of the PyTriton environment
+
+
+@contextmanager
+def triton_server(bundle: Path, python: str, *, threads: int = 1) -> Iterator[dict[str, str]]:
+    """A real Triton Inference Server (PyTriton's bundled binary; scripts/pytriton_bundle.py)
+    serving ``bundle``'s networks -> {"http": "http://127.0.0.1:P", "grpc": "grpc://..."} once
+    every model is ready. ``python``: the PyTriton environment's interpreter (scripts/test.sh
+    makes .venv-triton)."""
+    http, grpc, metrics = _free_ports(3)
+    cmd = [python, str(ROOT / "scripts" / "pytriton_bundle.py"), str(bundle)]
+    cmd += ["--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
+    cmd += ["--threads", str(threads)]
+    log = open(bundle.parent / f"triton-{http}.log", "w")  # noqa: SIM115 - closed below
+    # its own process group: the tritonserver and backend stubs it starts stop with it
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{http}"
+    # PyTriton loads the models one by one after the server is up (and an empty server is ready)
+    models = [
+        f"{base}/v2/models/gan3d_{f['role']}/ready"
+        for f in json.loads((bundle / "manifest.json").read_text())["files"]
+        if f.get("onnx")
+    ]
+    try:
+        deadline = time.monotonic() + READY_WITHIN_S
+        while True:
+            try:
+                if all(httpx.get(m, timeout=1).status_code == 200 for m in models):
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                log.flush()
+                tail = Path(log.name).read_text()[-3000:]
+                raise RuntimeError(f"the Triton server did not become ready:\n{tail}")
+            time.sleep(0.2)
+        yield {
+            "http": base,
+            "grpc": f"grpc://127.0.0.1:{grpc}",
+            "metrics": f"http://127.0.0.1:{metrics}/metrics",
+        }
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        stop_by = time.monotonic() + 30
+        with suppress(ProcessLookupError):  # raised once the whole group has exited
+            while True:
+                proc.poll()
+                os.killpg(proc.pid, 0 if time.monotonic() < stop_by else signal.SIGKILL)
+                time.sleep(0.2)
+        proc.wait()
+        log.close()

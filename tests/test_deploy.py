@@ -74,7 +74,8 @@ def test_images_install_what_pyproject_declares_and_never_torch() -> None:
         assert f"COPY {DEFAULT_BUNDLE_DIR.as_posix()} " in body, name
         assert 'CMD ["python", "-m", "app"]' in body and "USER 10001" in body, name
         assert "/health/ready" in body, name
-    assert "onnxruntime-gpu==" in stages["gpu"] and ".[gpu]" in stages["gpu"]
+    assert "onnxruntime-gpu==" in stages["gpu"] and ".[gpu,triton]" in stages["gpu"]
+    assert ".[triton]" in stages["cpu"]  # GAN3D_TRITON_URL works in either image
     # the CPU base image's Python satisfies requires-python (>= 3.11)
     base = re.search(r"ARG PYTHON_IMAGE=python:(\d+)\.(\d+)", DOCKERFILE)
     need = re.search(r">=\s*(\d+)\.(\d+)", PYPROJECT["project"]["requires-python"])

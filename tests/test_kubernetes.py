@@ -8,6 +8,7 @@ import copy
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import kubernetes_validate
@@ -49,7 +50,12 @@ def _by_kind(objects: list[dict]) -> dict[str, dict]:
 
 @pytest.mark.parametrize(
     ("overlay", "components"),
-    [("base", ()), ("overlays/gpu", ()), ("base", ("ingress", "servicemonitor"))],
+    [
+        ("base", ()),
+        ("overlays/gpu", ()),
+        ("base", ("ingress", "servicemonitor")),
+        ("base", ("triton",)),
+    ],
 )
 def test_every_object_validates_against_the_kubernetes_schema(
     tmp_path: Path, overlay: str, components: tuple[str, ...]
@@ -98,3 +104,37 @@ def test_the_gpu_overlay_asks_for_a_gpu_and_one_worker(tmp_path: Path) -> None:
     assert c["image"] == "gan3d:gpu" and c["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert env["GAN3D_WORKERS"] == "1" and env["GAN3D_PROVIDERS"].startswith("CUDA")
     assert pod["nodeSelector"] and pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+
+
+def test_the_triton_component_points_gan3d_at_a_triton_it_fills(tmp_path: Path) -> None:
+    """gan3d's GAN3D_TRITON_URL names the Triton Service's gRPC port, and the init container's
+    command writes the repository from the bundle in the gan3d image, which has no torch."""
+    objects = render(tmp_path, "base", ("triton",))
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    service = next(
+        o for o in objects if o["kind"] == "Service" and "triton" in o["metadata"]["name"]
+    )
+    (gan3d,) = deployments["gan3d"]["spec"]["template"]["spec"]["containers"]
+    url = {e["name"]: e["value"] for e in gan3d["env"]}["GAN3D_TRITON_URL"]
+    ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
+    assert url == f"grpc://{service['metadata']['name']}:{ports['grpc']}"
+    triton_pod = deployments["gan3d-triton"]["spec"]["template"]["spec"]
+    assert service["spec"]["selector"].items() <= (
+        deployments["gan3d-triton"]["spec"]["template"]["metadata"]["labels"].items()
+    )
+    (init,) = triton_pod["initContainers"]
+    (server,) = triton_pod["containers"]
+    assert "--model-repository=/models" in server["args"]
+    assert server["resources"]["limits"]["nvidia.com/gpu"] == 1
+    # the init container's command, here, with torch made unimportable as in the image
+    cmd = init["command"]
+    assert cmd[:4] == ["python", "-m", "training", "triton"]
+    here = {"/models": str(tmp_path / "repo")}  # the image's paths -> this checkout's
+    args = [here.get(a, a.replace("/srv/gan3d/", f"{ROOT}/")) for a in cmd[4:]]
+    code = (
+        "import runpy, sys; sys.modules['torch'] = None; "
+        f"sys.argv = ['training', 'triton', *{args!r}]; runpy.run_module('training', "
+        "run_name='__main__')"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    assert len(list((tmp_path / "repo").glob("gan3d_*/config.pbtxt"))) == 6
