@@ -18,6 +18,7 @@ import trimesh
 
 from app.overlap import pairwise_iou
 from app.voxelize import MARGIN, ShapeFileError, load_mesh, read_binvox, voxelize_mesh
+from training.data import minetest
 from training.data.real_sources import SPLIT_GROUP, RealModel
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,8 @@ def _model_file(model: RealModel, cache: Path) -> Path:
     """The model as a file trimesh reads (OBJ + MTL + textures), converted once into ``cache``.
     AC3D goes through Debian's assimp command (assimp-utils): trimesh has no AC3D reader, and
     the command line keeps a crash in a malformed file out of this process."""
+    if model.package == minetest.PACKAGE:  # a Minetest mesh: materials from its node's tiles
+        return minetest.textured_obj(Path(model.path), model.name, cache)
     if model.member:  # an OBJ inside an .sh3f zip: extract its folder (textures, MTL)
         folder = model.member.rsplit("/", 1)[0] + "/"
         out = cache / "sh3f" / Path(model.path).stem

@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 # everything the command needs from Debian: the models, AC3D conversion, headless OpenGL,
 # and the held-out photographs for evaluation backgrounds
 TOOL_PACKAGES = ("assimp-utils", "libosmesa6", "mate-backgrounds")
-REAL_DATA_VERSION = 1  # bump when conversion, voxelisation or rendering changes
+# bump when the sources, conversion, voxelisation or rendering change (1: bundles up to 3.11.0,
+# real-41a558cdd1; 2: minetest-mod-homedecor added)
+REAL_DATA_VERSION = 2
 WIDE_VIEWS = 4  # wide photographs per held-out model (evaluation only: wide_photos)
 
 

@@ -10,6 +10,10 @@ Sources (installed by name by `python -m training data --source real`, never at 
 - flightgear-data-ai: AI aircraft as AC3D (.ac). After assimp's conversion y is up and the nose
   points to -x (FlightGear's x axis points aft).
 - torcs-data: racing cars as AC3D (.acc). After conversion y is up and the nose points to +x.
+- minetest-mod-homedecor: the Minetest homedecor modpack's furniture meshes (OBJ; models and
+  textures CC-BY-SA-4.0): beds, chairs, sofas, tables, shelves, lamps. Labelled from their file
+  names; textured from the modpack's node definitions (training/data/minetest.py). Frame: y up,
+  front +z. Added after the others: its models draw their split on their own (SPLIT_GROUP).
 - sweethome3d-furniture-nonfree (opt-in: find_models(nonfree=True), `--nonfree`): three more
   .sh3f libraries (Contributions, LucaPresidente, Trees; Free Art License 1.3, copyleft with
   attribution) from Debian's non-free section, in the same folder as sweethome3d-furniture:
@@ -31,13 +35,15 @@ from pathlib import Path
 
 import numpy as np
 
+from training.data import minetest
+
 SH3D_NONFREE = "sweethome3d-furniture-nonfree"
-PACKAGES = ("sweethome3d-furniture", "flightgear-data-ai", "torcs-data")
+PACKAGES = ("sweethome3d-furniture", "flightgear-data-ai", "torcs-data", minetest.PACKAGE)
 SH3D_ROOT = Path("/usr/share/sweethome3d/furniture")
 DPKG_INFO = Path("/var/lib/dpkg/info")
 # Packages added after the first real dataset draw their split apart from the earlier ones
 # (training.data.real_convert.assign_splits), so adding a source never moves an earlier model.
-SPLIT_GROUP = {SH3D_NONFREE: 1}
+SPLIT_GROUP = {SH3D_NONFREE: 1, minetest.PACKAGE: 2}
 FLIGHTGEAR_ROOT = Path("/usr/share/games/flightgear/AI/Aircraft")
 TORCS_ROOT = Path("/usr/share/games/torcs/cars")
 # nose/front direction of each source, as a rotation about y that turns it to +z
@@ -205,6 +211,32 @@ def torcs_models(root: Path = TORCS_ROOT) -> list[RealModel]:
     return _game_models(files, root, "torcs-data", "car", "TORCS contributors", licence, "+x")
 
 
+def homedecor_models(root: Path = minetest.ROOT) -> list[RealModel]:
+    """The meshes of minetest-mod-homedecor that are one of our categories (training/data/
+    minetest.py reads their textures)."""
+    out = []
+    for path in minetest.mesh_files(root):
+        name = minetest.display_name(path.stem)
+        category = minetest.OVERRIDES.get(path.stem, label(name))
+        if category is None:
+            continue
+        out.append(
+            RealModel(
+                uid=f"{minetest.PACKAGE}/{path.relative_to(root)}",
+                package=minetest.PACKAGE,
+                path=str(path),
+                member="",
+                name=name,
+                category=category,
+                creator=minetest.CREATOR,
+                licence=minetest.LICENCE,
+                front="+z",
+                rotation=minetest.rotation_for(path, root) or RealModel.rotation,
+            )
+        )
+    return out
+
+
 def source_packages(nonfree: bool = False) -> tuple[str, ...]:
     """The Debian packages the real models come from, the opt-in non-free one last."""
     return (*PACKAGES, SH3D_NONFREE) if nonfree else PACKAGES
@@ -220,5 +252,6 @@ def find_models(nonfree: bool = False) -> list[RealModel]:
             " as root installs them)"
         )
     # the later source last: every earlier model keeps its row (so its renders' seeds)
-    later = sweethome3d_models(package=SH3D_NONFREE) if nonfree else []
-    return sweethome3d_models() + flightgear_models() + torcs_models() + later
+    nonfree_models = sweethome3d_models(package=SH3D_NONFREE) if nonfree else []
+    first = sweethome3d_models() + flightgear_models() + torcs_models()
+    return first + nonfree_models + homedecor_models()

@@ -273,7 +273,9 @@ def _real_data_lines(manifest: dict | None, cfg) -> list[str]:
         "",
         "Credits (the models whose licences ask for attribution: Creative Commons Attribution "
         "and the Free Art License 1.3, a copyleft licence, from the sweethome3d-furniture "
-        "packages; by creator): "
+        "packages, and Creative Commons Attribution-ShareAlike 4.0 from minetest-mod-homedecor, "
+        "whose ShareAlike term asks that adaptations be shared under the same licence; by "
+        "creator): "
         + "; ".join(
             f"{who} ({', '.join(sorted(set(names)))})" for who, names in sorted(credited.items())
         )
