@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("data", help="build (or reuse) the cached procedural and real datasets")
-    p.add_argument("--preset", choices=["tiny", "cpu", "paper"], default="cpu")
+    p.add_argument("--preset", choices=["tiny", "cpu", "cpu64", "paper"], default="cpu")
     p.add_argument(
         "--source",
         choices=["procedural", "real", "all"],
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--preview", metavar="PNG", help="also write the preview grid here")
     p.set_defaults(func=_data)
     p = sub.add_parser("train", help="train a preset (torchrun for several processes)")
-    p.add_argument("--preset", choices=["tiny", "cpu", "paper"], default="cpu")
+    p.add_argument("--preset", choices=["tiny", "cpu", "cpu64", "paper"], default="cpu")
     p.add_argument("--run-dir", help="checkpoint and log folder (default: runs/<preset>)")
     p.add_argument("--root", default="data", help="dataset cache folder")
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")

@@ -65,6 +65,7 @@ DATA_PRESETS: dict[str, DataConfig] = {
     "tiny": DataConfig("tiny", resolution=16, image_size=32, views=1,
                        train_per_category=4, val_per_category=2, test_per_category=2),
     "cpu": DataConfig("cpu"),
+    "cpu64": DataConfig("cpu64", resolution=64),  # the same shapes and renders, voxels at 64^3
     "paper": DataConfig("paper", resolution=64, image_size=128, views=4,
                         train_per_category=2000, val_per_category=100, test_per_category=200),
 }  # fmt: skip

@@ -51,6 +51,7 @@ from training.evaluation.common import (
     pairwise_iou,
     service_codes,
 )
+from training.evaluation.thin import pool, thin_part_recall
 from training.models.gradient import GeneratorGradientExport
 from training.models.judge import BINARY, Judge
 
@@ -160,7 +161,7 @@ def evaluate_real(
     # 2. mesh round trip through the voxel encoder (what /v1/encode + decode does)
     mu = encode(v, gt[:, None].astype(np.float32))
     round_trip = iou(decode(g, mu) > threshold, gt)
-    fitted_iou, fixed_point = _fitted(nets, mu, gt, threshold)
+    fitted_iou, fixed_point, fitted_shapes = _fitted(nets, mu, gt, threshold)
     fitted = {s: float(v.mean()) for s, v in fitted_iou.items()}
     # 3-4. prior samples: one piece after clean-up; 1-NNA against the real test shapes
     pieces, gen, real_source = _samples(g, prior, gt, threshold, seed, samples, real_train_voxels)
@@ -186,6 +187,8 @@ def evaluate_real(
             for i, c in enumerate(CATEGORY_NAMES)
             if (cats == i).any()
         },
+        # legs, poles, handles (training/evaluation/thin.py), after the default fitting
+        **_thin_and_pooled("mesh_round_trip", fitted_shapes, gt, cats),
         "samples": pieces,
         "generation_vs_real_test": gen,
         "source_real": real_source,
@@ -216,6 +219,7 @@ def _single_view(
     groups = {"plain": np.isin(kinds, PLAIN_BACKGROUNDS), "photo": kinds == "photo"}
     recon = {
         name: {
+            **_thin_and_pooled("", rec[sel], gt_v[sel], cat_v[sel]),
             "iou": float(scores[sel].mean()),
             "category_accuracy": float(right[sel].mean()),
             "renders": int(sel.sum()),
@@ -261,19 +265,39 @@ def _single_view(
 
 def _fitted(nets: dict, mu: np.ndarray, gt: np.ndarray, threshold: float):
     """Step 2's fitting, as /v1/encode answers: -> (IoU per fitting steps by gradient, IoU of the
-    fixed-point refinement of bundles without the gradient graph)."""
+    fixed-point refinement of bundles without the gradient graph, the shapes after the default
+    fitting)."""
     g, v = nets["G"], nets["V"]
     # ... and as /v1/encode answers by default: the code fitted by gradient steps
-    fitted_iou = {
-        s: iou(decode(g, z) > threshold, gt)
-        for s, z in fit_latents(g, mu, gt, FIT_STEPS_REPORTED).items()
+    shapes = {
+        s: decode(g, z) > threshold for s, z in fit_latents(g, mu, gt, FIT_STEPS_REPORTED).items()
     }
+    fitted_iou = {s: iou(shape, gt) for s, shape in shapes.items()}
     # ... and the fixed-point refinement of bundles without the gradient graph
     z = mu
     for _ in range(DEFAULT_FIXED_POINT_STEPS):  # as /v1/encode without a gradient graph
         z = fixed_point_step(z, mu, encode(v, decode(g, z)[:, None]))
     fixed_point = iou(decode(g, z) > threshold, gt)
-    return fitted_iou, fixed_point
+    return fitted_iou, fixed_point, shapes[DEFAULT_FIT_STEPS]
+
+
+def _thin_and_pooled(prefix: str, answer: np.ndarray, gt: np.ndarray, cats: np.ndarray) -> dict:
+    """Thin-part recall (overall and per category) of answers [N, R, R, R] bool; at 64^3 and
+    above also their IoU pooled to 32^3, comparable with 32^3 bundles' figures."""
+    recall = thin_part_recall(answer, gt)
+    prefix = f"{prefix}_" if prefix else ""
+    out = {
+        f"{prefix}thin_part_recall": float(np.nanmean(recall)),
+        f"{prefix}thin_part_recall_per_category": {
+            c: float(np.nanmean(recall[sel]))
+            for i, c in enumerate(CATEGORY_NAMES)
+            if (sel := cats == i).any() and not np.isnan(recall[sel]).all()
+        },
+    }
+    if gt.shape[1] >= 64:
+        f = gt.shape[1] // 32
+        out[f"{prefix}iou_pooled32"] = float(iou(pool(answer, f), pool(gt, f)).mean())
+    return out
 
 
 def _samples(g, prior: MixturePrior, gt: np.ndarray, threshold: float, seed: int, samples: int,

@@ -10,6 +10,7 @@ import trimesh
 from app.latents import fit_mixture, with_kernels
 from app.meshing import count_parts, drop_small_parts
 from training.data.photo import Photographer
+from training.data.shapes import CATEGORY_NAMES
 from training.evaluation.real import (
     evaluate_real,
     service_inputs,
@@ -90,6 +91,7 @@ def test_real_protocol_groups_renders_by_background() -> None:
     vox = np.zeros((n, 16, 16, 16), np.uint8)
     for i in range(n):
         vox[i, 2 : 6 + i, 3:12, 4:10] = 1
+        vox[i, 3, 12:15, 6] = 1  # a pole: thin (training/evaluation/thin.py)
     real = {
         "voxels": vox,
         "category": np.arange(n, dtype=np.int16) % 3,
@@ -117,6 +119,9 @@ def test_real_protocol_groups_renders_by_background() -> None:
     assert m["models"] == n and m["renders_per_model"] == views
     assert m["reconstruction"]["plain"]["renders"] == 2 * n
     assert m["reconstruction"]["photo"]["renders"] == 2 * n
+    assert 0 <= m["mesh_round_trip_thin_part_recall"] <= 1
+    assert set(m["mesh_round_trip_thin_part_recall_per_category"]) <= set(CATEGORY_NAMES)
+    assert "mesh_round_trip_iou_pooled32" not in m  # 16^3: nothing to pool to
     for group in m["reconstruction"].values():
         assert 0 <= group["iou"] <= 1 and 0 <= group["category_accuracy"] <= 1
         assert 0 <= group["single_piece_mesh"] <= 1
