@@ -284,14 +284,16 @@ def _fitted(nets: dict, mu: np.ndarray, gt: np.ndarray, threshold: float):
 def _thin_and_pooled(prefix: str, answer: np.ndarray, gt: np.ndarray, cats: np.ndarray) -> dict:
     """Thin-part recall (overall and per category) of answers [N, R, R, R] bool; at 64^3 and
     above also their IoU pooled to 32^3, comparable with 32^3 bundles' figures."""
-    recall = thin_part_recall(answer, gt)
+    recall = thin_part_recall(answer, gt)  # NaN for shapes without thin parts
     prefix = f"{prefix}_" if prefix else ""
     out = {
-        f"{prefix}thin_part_recall": float(np.nanmean(recall)),
+        f"{prefix}thin_part_recall": (
+            None if np.isnan(recall).all() else float(np.nanmean(recall))
+        ),
         f"{prefix}thin_part_recall_per_category": {
             c: float(np.nanmean(recall[sel]))
             for i, c in enumerate(CATEGORY_NAMES)
-            if (sel := cats == i).any() and not np.isnan(recall[sel]).all()
+            if (sel := (cats == i) & ~np.isnan(recall)).any()
         },
     }
     if gt.shape[1] >= 64:
