@@ -142,6 +142,31 @@ def _current(stage: dict[str, Any]) -> dict[str, Any]:
     return stage
 
 
+# The stages of the cpu recipes (cpu, cpu64), in order. V + G learn the latent space alone:
+_VAE_STAGES = (
+    Stage("vae", 1600, lr_g=5e-4, lr_e=5e-4, mode="voxel"),  # V + G warm start
+    Stage("vae-refine", 700, lr_g=2e-4, lr_e=2e-4, mode="voxel"),
+)
+# a small GAN weight: G sharpens within V's latent space (32^3 only)
+_CPU_GAN_STAGE = Stage(
+    "vae-gan", 500, adversarial=0.05, lr_g=2e-4, lr_d=1e-4, lr_e=2e-4, mode="voxel"
+)
+_IMAGE_STAGES = (
+    Stage("image", 2000, lr_e=5e-4, mode="image"),  # E regresses z, G and V frozen
+    Stage("image-refine", 900, lr_e=1.5e-4, mode="image"),
+    Stage("image-more", 2000, lr_e=2e-4, mode="image"),
+    # E classifies over the prototype codes (training/models/prototypes.py)
+    Stage("image-proto", 4000, lr_e=3e-4, mode="prototype"),
+    Stage("image-proto-jitter", 4000, lr_e=1e-4, mode="prototype", color_jitter=0.3),
+)
+# shared attributes tied to one latent dimension each (training/engine/attributes.py); the
+# prototype bank is re-encoded at the stage's end
+_TIE_STAGES = (
+    Stage("tie-attributes", 1200, lr_g=2e-4, lr_e=2e-4, mode="voxel", tie_attributes=1.0,
+          reset_optimisers=True),
+    Stage("tie-settle", 600, lr_g=1e-4, lr_e=1e-4, mode="voxel", tie_attributes=0.2),
+)  # fmt: skip
+
 PRESETS: dict[str, TrainConfig] = {
     # Wu et al. 2016 exactly: 64^3, z = 200, G 512-256-128-64, batch 100, lr G 0.0025,
     # D 1e-5, Adam beta1 0.5, D updated while its accuracy < 80%; 3D-VAE-GAN terms throughout.
@@ -166,42 +191,24 @@ PRESETS: dict[str, TrainConfig] = {
         model=ModelConfig(resolution=32, z_dim=200, g_widths=(128, 64, 32),
                           d_widths=(32, 64, 128), image_size=64,
                           e_widths=(48, 96, 192, 384), e_depth=2, e_prototypes=1024),
-        stages=(
-            Stage("vae", 1600, lr_g=5e-4, lr_e=5e-4, mode="voxel"),  # V + G warm start
-            Stage("vae-refine", 700, lr_g=2e-4, lr_e=2e-4, mode="voxel"),
-            Stage("vae-gan", 500, adversarial=0.05, lr_g=2e-4, lr_d=1e-4, lr_e=2e-4,
-                  mode="voxel"),  # a small GAN weight: G sharpens within V's latent space
-            Stage("image", 2000, lr_e=5e-4, mode="image"),  # E regresses z, G and V frozen
-            Stage("image-refine", 900, lr_e=1.5e-4, mode="image"),
-            Stage("image-more", 2000, lr_e=2e-4, mode="image"),
-            # E classifies over the prototype codes (training/models/prototypes.py)
-            Stage("image-proto", 4000, lr_e=3e-4, mode="prototype"),
-            Stage("image-proto-jitter", 4000, lr_e=1e-4, mode="prototype", color_jitter=0.3),
-            # shared attributes tied to one latent dimension each (training/engine/attributes.py);
-            # the prototype bank is re-encoded at the stage's end
-            Stage("tie-attributes", 1200, lr_g=2e-4, lr_e=2e-4, mode="voxel", tie_attributes=1.0,
-                  reset_optimisers=True),
-            Stage("tie-settle", 600, lr_g=1e-4, lr_e=1e-4, mode="voxel", tie_attributes=0.2),
-        ),
+        stages=(*_VAE_STAGES, _CPU_GAN_STAGE, *_IMAGE_STAGES, *_TIE_STAGES),
         batch_size=32,
         real_fraction=0.4,
         checkpoint_every=100,
     ),
     # 64^3 (issue "64^3 and sharp"), on 2 CPU cores in resumable pieces: G straight to 64^3 as
     # in the paper, one more doubling of the cpu preset's G (widths 128-64-32-16; a V + G step
-    # at batch 32 costs ~3x the 32^3 one). The latent space first (voxel stages); the stages
-    # after them are appended once these are measured (TrainConfig.extends lets a run resume
-    # with stages added).
+    # at batch 32: 0.72 s on 2 cores). The cpu recipe without its adversarial stage: after the
+    # VAE stages, 300-400 steps of the paper's D at weight 0.05 or 0.2 speckled the surfaces
+    # and broke the concepts and walks (docs/model_history.md), where the VAE alone samples
+    # 99.5% one-piece shapes from the prior.
     "cpu64": TrainConfig(
         preset="cpu64",
         data="cpu64",
         model=ModelConfig(resolution=64, z_dim=200, g_widths=(128, 64, 32, 16),
                           d_widths=(16, 32, 64, 128), image_size=64,
                           e_widths=(48, 96, 192, 384), e_depth=2, e_prototypes=1024),
-        stages=(
-            Stage("vae", 1600, lr_g=5e-4, lr_e=5e-4, mode="voxel"),
-            Stage("vae-refine", 700, lr_g=2e-4, lr_e=2e-4, mode="voxel"),
-        ),
+        stages=(*_VAE_STAGES, *_IMAGE_STAGES, *_TIE_STAGES),
         batch_size=32,
         real_fraction=0.4,
         checkpoint_every=100,
