@@ -18,13 +18,16 @@ KERNEL_BANDWIDTH = 0.3
 
 
 def concept_vectors(mu: np.ndarray, cats: np.ndarray, attrs: np.ndarray) -> dict[str, np.ndarray]:
-    """Named latents from encoded exemplars: each category's mean; each binary attribute's
-    direction (mean over categories of mean-with minus mean-without); and per category the
-    means with/without each binary attribute ("chair.has_armrests=1")."""
+    """Named latents from encoded exemplars: each category's train code nearest its mean (a
+    real exemplar, so it decodes as a whole object: the mean itself decoded as a seat and back
+    without legs, a table top without legs); each binary attribute's direction (mean over
+    categories of mean-with minus mean-without); and per category the means with/without each
+    binary attribute ("chair.has_armrests=1"), which arithmetic uses as differences."""
     out: dict[str, np.ndarray] = {}
     for ci, name in enumerate(CATEGORY_NAMES):
         if (cats == ci).any():
-            out[name] = mu[cats == ci].mean(0)
+            codes = mu[cats == ci]
+            out[name] = codes[np.argmin(((codes - codes.mean(0)) ** 2).sum(1))]
     for ai, attr in enumerate(BINARY):
         diffs = []
         for ci, name in enumerate(CATEGORY_NAMES):

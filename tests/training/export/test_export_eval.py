@@ -102,16 +102,18 @@ def test_generation_metrics_identical_and_disjoint_sets() -> None:
     assert far["cov"] <= 0.5
 
 
-def test_concept_vectors_means_and_directions() -> None:
-    mu = np.array([[1.0, 0], [3.0, 0], [0, 1.0], [0, 3.0]])
-    cats = np.array([0, 0, 2, 2])  # chair, chair, sofa, sofa
-    attrs = np.full((4, len(BINARY)), np.nan)
+def test_concept_vectors_exemplars_means_and_directions() -> None:
+    mu = np.array([[1.0, 0], [3.0, 0], [2.2, 0], [0, 1.0], [0, 3.0]])
+    cats = np.array([0, 0, 0, 2, 2])  # chair, chair, chair, sofa, sofa
+    attrs = np.full((5, len(BINARY)), np.nan)
     arm = BINARY.index("has_armrests")
-    attrs[:, arm] = [1, 0, 1, 0]
+    attrs[:, arm] = [1, 0, 0, 1, 0]
     c = concept_vectors(mu, cats, attrs)
-    assert np.allclose(c["chair"], [2, 0]) and np.allclose(c["sofa"], [0, 2])
+    # a category: the train code nearest its mean (chair mean 2.07 -> the code at 2.2)
+    assert np.allclose(c["chair"], [2.2, 0]) and np.allclose(c["sofa"], [0, 1])
     assert np.allclose(c["chair.has_armrests=1"], [1, 0])
-    assert np.allclose(c["has_armrests"], [(1 - 3) / 2, (1 - 3) / 2])
+    assert np.allclose(c["chair.has_armrests=0"], [2.6, 0])  # sub-concepts stay means
+    assert np.allclose(c["has_armrests"], [(1 - 2.6) / 2, (1 - 3) / 2])
 
 
 def test_tiny_bundle_end_to_end(tmp_path: Path, tiny_data_root: Path) -> None:
