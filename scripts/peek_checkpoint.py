@@ -4,9 +4,10 @@
 
 The sampling prior and the category concepts fitted as the evaluation fits them (procedural and
 real train codes), then: 200 prior samples and their one-piece share (raw and after the default
-clean-up), the nine concepts, an 8-frame walk chair -> table, and the real test models' voxel
+clean-up), the nine concepts, the inner frames of the 36 walks between them (6 each), and the
+real test models' voxel
 round trip (IoU, pooled to 32^3 when finer, thin-part recall). A picture of 24 samples, the
-concepts and the walk. For comparing stages and variants; the full figures come from
+concepts and the walk chair -> table. For comparing stages and variants; the full figures come from
 `python -m training evaluate`.
 """
 
@@ -44,7 +45,10 @@ def main(checkpoint: Path, out: Path, data_root: Path = Path("data")) -> None:
     named = decode(g, np.stack([concepts[c] for c in CATEGORY_NAMES]))
     t = np.linspace(0, 1, 8)[:, None]
     walk = decode(g, ((1 - t) * concepts["chair"] + t * concepts["table"]).astype(np.float32))
-    for name, probs in (("samples", samples), ("concepts", named), ("walk", walk)):
+    pairs = [(a, b) for i, a in enumerate(CATEGORY_NAMES) for b in CATEGORY_NAMES[i + 1 :]]
+    inner = np.concatenate([(1 - t[1:-1]) * concepts[a] + t[1:-1] * concepts[b] for a, b in pairs])
+    walks = decode(g, inner.astype(np.float32))  # 36 walks x 6 inner frames
+    for name, probs in (("samples", samples), ("concepts", named), ("walks", walks)):
         share = single_piece_share(probs, 0.5)
         print(name, {k: round(share[k], 3) for k in KEYS})
     if cfg.real_fraction > 0:
