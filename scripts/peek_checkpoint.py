@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.latents import slerp
 from training.data.pictures import render_grid, save_png, tile
 from training.data.procedural import DATA_PRESETS, attribute_names, build, load_split
 from training.data.real_set import load_real, real_dataset_for
@@ -45,9 +46,10 @@ def main(checkpoint: Path, out: Path, data_root: Path = Path("data")) -> None:
     named = decode(g, np.stack([concepts[c] for c in CATEGORY_NAMES]))
     t = np.linspace(0, 1, 8)[:, None]
     walk = decode(g, ((1 - t) * concepts["chair"] + t * concepts["table"]).astype(np.float32))
+    # the service's default walk (slerp), as the evaluation's concept_walks draws it
     pairs = [(a, b) for i, a in enumerate(CATEGORY_NAMES) for b in CATEGORY_NAMES[i + 1 :]]
-    inner = np.concatenate([(1 - t[1:-1]) * concepts[a] + t[1:-1] * concepts[b] for a, b in pairs])
-    walks = decode(g, inner.astype(np.float32))  # 36 walks x 6 inner frames
+    inner = [slerp(concepts[a], concepts[b], t[1:-1, 0]) for a, b in pairs]
+    walks = decode(g, np.concatenate(inner))  # 36 walks x 6 inner frames
     for name, probs in (("samples", samples), ("concepts", named), ("walks", walks)):
         share = single_piece_share(probs, 0.5)
         print(name, {k: round(share[k], 3) for k in KEYS})

@@ -20,7 +20,8 @@ Protocols (all on voxels binarised at a threshold):
   averaged over categories (concept "has_armrests") is reported too.
 - interpolation: 8 frames between the voxel-encoder latents of random test pairs; a frame is
   valid when non-empty and the judge gives some category >= 0.5; smoothness = the largest
-  1 - IoU between consecutive frames.
+  1 - IoU between consecutive frames. Also the walks between every two category concepts as
+  the service draws them (slerp): inner frames in one piece, and judged as an endpoint.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.latents import MixturePrior
+from app.latents import MixturePrior, slerp
 from training.data.procedural import DATA_PRESETS, attribute_names, build, load_split
 from training.data.real_set import real_dataset_for, wide_photos
 from training.data.shapes import CATEGORY_NAMES
@@ -51,7 +52,13 @@ from training.evaluation.common import (
     voxels_input,
 )
 from training.evaluation.latent_space import concept_vectors, fit_prior, within_category
-from training.evaluation.real import evaluate_real, example_seeds, readme_arithmetic, service_inputs
+from training.evaluation.real import (
+    evaluate_real,
+    example_seeds,
+    readme_arithmetic,
+    service_inputs,
+    single_piece_share,
+)
 from training.models.judge import BINARY, binary_targets, judge_accuracy
 from training.models.networks import images_to_input
 
@@ -103,6 +110,7 @@ def evaluate(
     test_mu = encode(v, voxels_input(test["voxels"]))
     arithmetic, arithmetic_global = _arithmetic(g, judge, concepts, test, test_mu, test_attrs, best)
     interpolation = _interpolation(g, judge, test_mu, best, rng)
+    interpolation["concept_walks"] = _concept_walks(g, judge, concepts, best)
     # 5. real models, and the README's examples
     common = dict(nets=nets, judge=judge, threshold=best)
     metrics_real = (
@@ -248,6 +256,27 @@ def _interpolation(g, judge, test_mu: np.ndarray, best: float, rng) -> dict:
         "mean_largest_jump": float(np.mean(jumps)),
         "pairs": INTERP_PAIRS,
         "frames": INTERP_FRAMES,
+    }
+
+
+def _concept_walks(g, judge, concepts: dict, best: float) -> dict:
+    """The service's default walk (slerp, 8 frames) between every two category concepts: the
+    inner frames' share in one piece after the default clean-up, and the share judged as one
+    of the walk's two categories."""
+    names = [c for c in CATEGORY_NAMES if c in concepts]
+    pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+    t = np.linspace(0, 1, INTERP_FRAMES)[1:-1]
+    z = [slerp(concepts[names[i]], concepts[names[j]], t) for i, j in pairs]
+    probs = decode(g, np.concatenate(z)) if z else np.zeros((0, 1, 1, 1), np.float32)
+    fc, _ = judge.predict(probs > best)
+    guess = fc.argmax(1).reshape(len(pairs), len(t))
+    ends = np.array([[CATEGORY_NAMES.index(names[i]), CATEGORY_NAMES.index(names[j])]
+                     for i, j in pairs]).reshape(-1, 2, 1)  # fmt: skip
+    return {
+        "walks": len(pairs),
+        "inner_frames": len(t),
+        "single_piece_after_cleanup": single_piece_share(probs, best)["single_piece_after_cleanup"],
+        "judged_an_endpoint": float(((guess == ends[:, 0]) | (guess == ends[:, 1])).mean()),
     }
 
 

@@ -161,6 +161,10 @@ def test_tiny_bundle_end_to_end(tmp_path: Path, tiny_data_root: Path) -> None:
     concepts = np.load(out / "concepts.npz")
     assert "chair" in concepts and concepts["chair"].shape == (Z,)
     assert m.metrics["reconstruction_iou_mean"] >= 0
+    full = json.loads((out / "metrics.json").read_text())
+    walks = full["interpolation"]["concept_walks"]
+    assert walks["walks"] == 36 and walks["inner_frames"] == 6  # 9 concepts, 8-frame walks
+    assert 0 <= walks["single_piece_after_cleanup"] <= 1 and 0 <= walks["judged_an_endpoint"] <= 1
 
 
 def test_image_encoder_with_a_prototype_head_exports_with_parity(tmp_path: Path) -> None:
