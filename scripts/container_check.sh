@@ -14,7 +14,8 @@
 #    it exits 0 and promptly;
 # 4. docker-compose.yml's CPU service with podman-compose (port 8000 must be free);
 # 5. the image again, its networks on a real Triton server on the host (PyTriton, from
-#    .venv-triton that scripts/test.sh makes): ready, and the same bytes as step 3.
+#    .venv-triton that scripts/test.sh makes): ready, and the same bytes as step 3; and the
+#    image writing Triton's repository as the Kubernetes triton component's init container does.
 # Not run: the GPU target (its nvidia/cuda base is on no registry this machine reaches) and the
 # scale profile (its nginx image comes from Docker Hub, likewise).
 set -euo pipefail
@@ -129,4 +130,10 @@ cmp -s "$WORK/table.glb" "$WORK/table-triton.glb" \
 podman stop -t 30 gan3d-check >/dev/null
 kill "$triton_pid"; wait "$triton_pid" 2>/dev/null || true
 echo "   ready through Triton; sample and reconstruct byte-identical to in-process"
+# the Kubernetes triton component's init container: the image writes Triton's repository itself
+configs=$(podman run --rm --read-only --tmpfs /models --network none gan3d:cpu \
+  python -m training triton --bundle /srv/gan3d/models/gan3d-cpu --out /models 2>/dev/null \
+  | grep -c 'config.pbtxt$')
+[ "$configs" = 6 ] || { echo "the image wrote $configs Triton configs, not 6" >&2; exit 1; }
+echo "   the image writes the Triton repository (6 models) read-only, without network or torch"
 echo "container check passed"
