@@ -150,8 +150,9 @@ def rotation_for(path: Path, root: Path = ROOT) -> tuple[float, ...] | None:
 
 
 def _split_top_level(body: str) -> list[str]:
+    """The top-level comma-separated entries of a Lua table's body, its comments removed."""
     parts, depth, cur = [], 0, []
-    for ch in body:
+    for ch in re.sub(r"--[^\n]*", "", body):
         if ch == "," and depth == 0:
             parts.append("".join(cur))
             cur = []
@@ -159,7 +160,7 @@ def _split_top_level(body: str) -> list[str]:
         depth += {"{": 1, "}": -1}.get(ch, 0)
         cur.append(ch)
     parts.append("".join(cur))
-    return [p for p in parts if not p.strip().startswith("--")]
+    return parts
 
 
 def _guess(text: str) -> tuple[float, float, float]:

@@ -23,7 +23,7 @@ homedecor.register("kitchen_chair_wood", {
     description = "Kitchen chair",
     mesh = "homedecor_kitchen_chair.obj",
     tiles = {
-        homedecor.plain_wood,
+        homedecor.plain_wood,  -- the frame (a comment between tiles drops no tile)
         "wool_white.png",  -- from another mod: not in this package
     },
     paramtype2 = "colorwallmounted",
