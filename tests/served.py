@@ -33,9 +33,7 @@ def shipped_service(**env: str) -> Iterator[str]:
 def service(**env: str) -> Iterator[tuple[str, int]]:
     """:func:`shipped_service`, yielding (base URL, the server's process id); ``env`` may name
     another bundle (GAN3D_BUNDLE_DIR)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    (port,) = _free_ports(1)
     full = {
         **os.environ,
         "GAN3D_PORT": str(port),
@@ -46,20 +44,27 @@ def service(**env: str) -> Iterator[tuple[str, int]]:
     proc = subprocess.Popen([sys.executable, "-m", "app"], env=full, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + READY_WITHIN_S
-        while True:
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"the service did not become ready in {READY_WITHIN_S} s")
-            time.sleep(0.1)
+        if not _await_ready(proc, [f"{url}/health/ready"], poll_s=0.1):
+            raise RuntimeError(f"the service did not become ready in {READY_WITHIN_S} s")
         yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _await_ready(proc: subprocess.Popen, urls: list[str], *, poll_s: float) -> bool:
+    """Poll until every URL answers 200 -> True; False once ``proc`` exits or READY_WITHIN_S
+    has passed."""
+    deadline = time.monotonic() + READY_WITHIN_S
+    while True:
+        try:
+            if all(httpx.get(u, timeout=1).status_code == 200 for u in urls):
+                return True
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            return False
+        time.sleep(poll_s)
 
 
 def _free_ports(n: int) -> list[int]:
@@ -79,9 +84,9 @@ TRITON_PYTHON_ENV = "GAN3D_TRITON_PYTHON"  # the interpreter of the PyTriton env
 @contextmanager
 def triton_server(bundle: Path, python: str, *, threads: int = 1) -> Iterator[dict[str, str]]:
     """A real Triton Inference Server (PyTriton's bundled binary; scripts/pytriton_bundle.py)
-    serving ``bundle``'s networks -> {"http": "http://127.0.0.1:P", "grpc": "grpc://..."} once
-    every model is ready. ``python``: the PyTriton environment's interpreter (scripts/test.sh
-    makes .venv-triton)."""
+    serving ``bundle``'s networks -> {"http": "http://127.0.0.1:P", "grpc": "grpc://...",
+    "metrics": Triton's Prometheus URL} once every model is ready. ``python``: the PyTriton
+    environment's interpreter (scripts/test.sh makes .venv-triton)."""
     http, grpc, metrics = _free_ports(3)
     cmd = [python, str(ROOT / "scripts" / "pytriton_bundle.py"), str(bundle)]
     cmd += ["--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
@@ -99,18 +104,10 @@ def triton_server(bundle: Path, python: str, *, threads: int = 1) -> Iterator[di
         if f.get("onnx")
     ]
     try:
-        deadline = time.monotonic() + READY_WITHIN_S
-        while True:
-            try:
-                if all(httpx.get(m, timeout=1).status_code == 200 for m in models):
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                log.flush()
-                tail = Path(log.name).read_text()[-3000:]
-                raise RuntimeError(f"the Triton server did not become ready:\n{tail}")
-            time.sleep(0.2)
+        if not _await_ready(proc, models, poll_s=0.2):
+            log.flush()
+            tail = Path(log.name).read_text()[-3000:]
+            raise RuntimeError(f"the Triton server did not become ready:\n{tail}")
         yield {
             "http": base,
             "grpc": f"grpc://127.0.0.1:{grpc}",
