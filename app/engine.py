@@ -268,8 +268,6 @@ class Engine:
 
     async def check_remote(self) -> str | None:
         """With a Triton server: None when it serves every network, else what is wrong."""
-        if self.remote is None:
-            return None
         return await self.remote.check([b.session for b in self.batchers.values()])
 
     def warm_up(self) -> None:

@@ -241,23 +241,23 @@ def _add_health_and_metrics(app: FastAPI, state: ServiceState, metrics: Metrics)
     async def live() -> dict[str, str]:
         return {"status": "alive"}
 
+    def not_ready(detail: str) -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            content={"status": "not ready", "detail": detail},
+            headers={"Retry-After": "5"},
+        )
+
     @app.get("/health/ready")
     async def ready() -> Any:
         if state.loaded is None:
-            return JSONResponse(
-                status_code=503,
-                content={"status": "not ready", "detail": state.not_ready_reason},
-                headers={"Retry-After": "5"},
-            )
+            return not_ready(state.not_ready_reason)
         engine = state.loaded.engine
-        remote_problem = await engine.check_remote()  # the Triton server's models, if in use
-        metrics.triton_ready(engine.remote, remote_problem is None)
-        if remote_problem:
-            return JSONResponse(
-                status_code=503,
-                content={"status": "not ready", "detail": remote_problem},
-                headers={"Retry-After": "5"},
-            )
+        if engine.remote is not None:  # the networks on a Triton server: it must serve them
+            remote_problem = await engine.check_remote()
+            metrics.triton_ready(remote_problem is None)
+            if remote_problem:
+                return not_ready(remote_problem)
         return {
             "status": "ready",
             "bundle": state.loaded.manifest.name,

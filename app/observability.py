@@ -89,9 +89,8 @@ class Metrics:
         self.triton_up: Gauge | None = None  # made when a Triton server is in use
         self._seen: dict[str, int] = {}
 
-    def triton_ready(self, remote, ready: bool) -> None:
-        if remote is None:
-            return
+    def triton_ready(self, ready: bool) -> None:
+        """The Triton server's state at a readiness check (the gauge exists only with one)."""
         if self.triton_up is None:
             self.triton_up = Gauge(
                 "gan3d_triton_ready",
