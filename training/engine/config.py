@@ -9,7 +9,7 @@ accuracy on the last batch is below d_acc_threshold).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from training.data.shapes import all_attributes
@@ -167,6 +167,22 @@ _TIE_STAGES = (
     Stage("tie-settle", 600, lr_g=1e-4, lr_e=1e-4, mode="voxel", tie_attributes=0.2),
 )  # fmt: skip
 
+# The shipped recipe, for 2 CPU cores (about 2.5 h with the segmenter): 32^3 voxels, 64 px
+# images, narrow G/D/V. The latent space is learnt by V and G alone (voxel stages), then the
+# image encoder is fitted to the frozen G and V (image stages), then it classifies over 1,024
+# prototype codes (prototype stages), then shared attributes are tied to latent dimensions (tie
+# stages). How the recipe came to be: docs/model_history.md.
+_CPU = TrainConfig(
+    preset="cpu",
+    data="cpu",
+    model=ModelConfig(resolution=32, z_dim=200, g_widths=(128, 64, 32), d_widths=(32, 64, 128),
+                      image_size=64, e_widths=(48, 96, 192, 384), e_depth=2, e_prototypes=1024),
+    stages=(*_VAE_STAGES, _CPU_GAN_STAGE, *_IMAGE_STAGES, *_TIE_STAGES),
+    batch_size=32,
+    real_fraction=0.4,
+    checkpoint_every=100,
+)  # fmt: skip
+
 PRESETS: dict[str, TrainConfig] = {
     # Wu et al. 2016 exactly: 64^3, z = 200, G 512-256-128-64, batch 100, lr G 0.0025,
     # D 1e-5, Adam beta1 0.5, D updated while its accuracy < 80%; 3D-VAE-GAN terms throughout.
@@ -180,38 +196,17 @@ PRESETS: dict[str, TrainConfig] = {
         batch_size=100,
         checkpoint_every=1000,
     ),
-    # The shipped recipe, for 2 CPU cores (about 2.5 h with the segmenter): 32^3 voxels, 64 px
-    # images, narrow G/D/V. The latent space is learnt by V and G alone (voxel stages), then the
-    # image encoder is fitted to the frozen G and V (image stages), then it classifies over
-    # 1,024 prototype codes (prototype stages), then shared attributes are tied to latent
-    # dimensions (tie stages). How the recipe came to be: docs/model_history.md.
-    "cpu": TrainConfig(
-        preset="cpu",
-        data="cpu",
-        model=ModelConfig(resolution=32, z_dim=200, g_widths=(128, 64, 32),
-                          d_widths=(32, 64, 128), image_size=64,
-                          e_widths=(48, 96, 192, 384), e_depth=2, e_prototypes=1024),
-        stages=(*_VAE_STAGES, _CPU_GAN_STAGE, *_IMAGE_STAGES, *_TIE_STAGES),
-        batch_size=32,
-        real_fraction=0.4,
-        checkpoint_every=100,
-    ),
-    # 64^3 (issue "64^3 and sharp"), on 2 CPU cores in resumable pieces: G straight to 64^3 as
-    # in the paper, one more doubling of the cpu preset's G (widths 128-64-32-16; a V + G step
-    # at batch 32: 0.72 s on 2 cores). The cpu recipe without its adversarial stage: after the
-    # VAE stages, 300-400 steps of the paper's D at weight 0.05 or 0.2 speckled the surfaces
-    # and broke the concepts and walks (docs/model_history.md), where the VAE alone samples
-    # 99.5% one-piece shapes from the prior.
-    "cpu64": TrainConfig(
+    "cpu": _CPU,
+    # 64^3 (issue "64^3 and sharp"): the cpu recipe with G straight to 64^3 as in the paper (one
+    # more doubling of G: 128-64-32-16; D and V mirror it) and without the adversarial stage,
+    # which speckles 64^3 surfaces (measured: docs/model_history.md, "64³")
+    "cpu64": replace(
+        _CPU,
         preset="cpu64",
         data="cpu64",
-        model=ModelConfig(resolution=64, z_dim=200, g_widths=(128, 64, 32, 16),
-                          d_widths=(16, 32, 64, 128), image_size=64,
-                          e_widths=(48, 96, 192, 384), e_depth=2, e_prototypes=1024),
+        model=replace(_CPU.model, resolution=64, g_widths=(128, 64, 32, 16),
+                      d_widths=(16, 32, 64, 128)),
         stages=(*_VAE_STAGES, *_IMAGE_STAGES, *_TIE_STAGES),
-        batch_size=32,
-        real_fraction=0.4,
-        checkpoint_every=100,
     ),
     # Seconds, for tests.
     "tiny": TrainConfig(
