@@ -108,8 +108,9 @@ def _data_lines(summary: TrainingSummary, metrics: dict, real_manifest: dict | N
         "",
         f"{summary.data}: 9 procedural categories ({', '.join(metrics['sample_category_share'])})",
         "with named attributes, voxelised solid (y up, +z front), rendered with random views,",
-        "colours, lighting and backgrounds. Concept vectors are the mean voxel-encoder latents",
-        "of the train split; all metrics use the disjoint test splits.",
+        "colours, lighting and backgrounds. A category's concept vector is the voxel-encoder",
+        "latent of the train shape nearest the category's mean latent (the with/without-",
+        "attribute concepts are means); all metrics use the disjoint test splits.",
         "",
         *_real_data_lines(real_manifest, cfg),
     ]
