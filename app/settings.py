@@ -22,9 +22,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)  # uvicorn processes (one per GPU on GPU hosts)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     bundle_dir: Path = DEFAULT_BUNDLE_DIR  # model bundle to serve (must verify)
-    # ONNX Runtime execution providers, tried in order (a JSON list or comma-separated names);
-    # empty = the best available (CUDA, then CPU), logged at info. A provider named here but
-    # missing is logged as a warning.
+    # ONNX Runtime execution providers, most wanted first (a JSON list or comma-separated
+    # names); empty = the best available (CUDA, then CPU), logged at info. A provider named
+    # here but missing is logged as a warning.
     providers: Annotated[list[str], NoDecode] = []
     # 0 = one per physical core, or as many as a container's CPU quota allows (app/cpus.py)
     intra_op_threads: int = Field(default=0, ge=0)
