@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -91,7 +92,9 @@ def triton_server(bundle: Path, python: str, *, threads: int = 1) -> Iterator[di
     cmd = [python, str(ROOT / "scripts" / "pytriton_bundle.py"), str(bundle)]
     cmd += ["--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
     cmd += ["--threads", str(threads)]
-    log = open(bundle.parent / f"triton-{http}.log", "w")  # noqa: SIM115 - closed below
+    # the server's log, in the temporary directory (never beside a shipped bundle); read into the
+    # error when the server does not come up, removed when it stops
+    log = tempfile.NamedTemporaryFile("w", prefix=f"triton-{http}-", suffix=".log", delete=False)  # noqa: SIM115
     # its own process group: the tritonserver and backend stubs it starts stop with it
     proc = subprocess.Popen(
         cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
@@ -123,3 +126,4 @@ def triton_server(bundle: Path, python: str, *, threads: int = 1) -> Iterator[di
                 time.sleep(0.2)
         proc.wait()
         log.close()
+        Path(log.name).unlink(missing_ok=True)
