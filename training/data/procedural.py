@@ -5,7 +5,7 @@
 
 A shard holds, for N shapes (V views each, resolution R, image size S):
     voxels   [N, R^3 / 8] uint8  np.packbits of the [R, R, R] bool grid (axes x, y, z; y up)
-    images   [N, V, S, S, 3] uint8 RGB
+    images   [N, V, S, S, 3] uint8 RGB, photographed as the real models are (pyrender)
     masks    [N, V, S, S] uint8 in {0, 1}
     category [N] int16  index into training.data.shapes.CATEGORY_NAMES
     seed     [N] int64
@@ -27,7 +27,6 @@ import numpy as np
 from tqdm import tqdm
 
 from training.data.shapes import CATEGORY_NAMES, all_attributes, make_shape
-from training.data.shapes.render import render
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ SPLITS = ("train", "val", "test")
 SPLIT_SEED_BASE = {"train": 0, "val": 1_000_000, "test": 2_000_000}  # disjoint seed ranges
 SHARD_SIZE = 1024
 # Bump when shape geometry, voxelisation or rendering changes: it is part of the cache key.
-DATA_VERSION = 1
+DATA_VERSION = 2  # 2: photographed with pyrender (1: the numpy sphere tracer)
 
 
 @dataclass(frozen=True)
@@ -83,13 +82,27 @@ def make_sample(cfg: DataConfig, category: str, seed: int) -> dict[str, np.ndarr
     """One shape with its renders. Deterministic in (cfg, category, seed)."""
     shape = make_shape(category, int(seed))
     cat = CATEGORY_NAMES.index(category)
+    from training.data.photo import (
+        SUPERSAMPLE,
+        Photographer,
+        shape_scene,
+        shared_renderer,
+        training_pool,
+    )
+
     images, masks = [], []
-    for v in range(cfg.views):
-        rgb, mask = render(
-            shape, np.random.default_rng([cat, int(seed), 2, v]), size=cfg.image_size
-        )
-        images.append(rgb)
-        masks.append(mask)
+    # photographed as the real models are (training/data/photo.py: pyrender, the training
+    # backgrounds), from a mesh of the shape coloured by part
+    scene = shape_scene(shape, np.random.default_rng([cat, int(seed), 3]), cfg.image_size)
+    camera = Photographer(scene, size=cfg.image_size, renderer=shared_renderer(cfg.image_size))
+    try:
+        for v in range(cfg.views):
+            pool = training_pool(cfg.image_size * SUPERSAMPLE)
+            rgb, mask, _ = camera.shoot(np.random.default_rng([cat, int(seed), 2, v]), pool)
+            images.append(rgb)
+            masks.append(mask)
+    finally:
+        camera.close()
     names = attribute_names()
     attrs = np.full(len(names), np.nan, dtype=np.float32)
     for k, val in shape.attributes.items():

@@ -19,7 +19,7 @@ import trimesh
 from app.overlap import pairwise_iou
 from app.voxelize import MARGIN, ShapeFileError, load_mesh, read_binvox, voxelize_mesh
 from training.data import minetest
-from training.data.real_sources import SPLIT_GROUP, RealModel
+from training.data.real_sources import OBJECTS_LEFT_OUT, SPLIT_GROUP, RealModel
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +91,17 @@ def _model_file(model: RealModel, cache: Path) -> Path:
             with zipfile.ZipFile(model.path) as z:
                 z.extractall(out, [n for n in z.namelist() if n.startswith(folder)])
         return target
-    target = cache / "ac" / (hashlib.sha256(model.uid.encode()).hexdigest()[:16] + ".obj")
+    # binary glTF where objects are left out by name (it keeps AC3D's object names; OBJ groups
+    # by material)
+    suffix = ".glb" if model.package in OBJECTS_LEFT_OUT else ".obj"
+    target = cache / "ac" / (hashlib.sha256(model.uid.encode()).hexdigest()[:16] + suffix)
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         if shutil.which("assimp") is None:
             raise ShapeFileError("the assimp command is missing: apt-get install assimp-utils")
+        fmt = ["-fglb2"] if suffix == ".glb" else []
         done = subprocess.run(
-            ["assimp", "export", model.path, str(target)], capture_output=True, timeout=120
+            ["assimp", "export", model.path, str(target), *fmt], capture_output=True, timeout=120
         )
         if done.returncode != 0 or not target.is_file():
             raise ShapeFileError(f"assimp could not convert it: {done.stderr[-300:]!r}")
@@ -112,6 +116,16 @@ def load_scene(model: RealModel, cache: Path) -> trimesh.Scene:
         scene = trimesh.load(path, force="scene")
     except Exception as e:
         raise ShapeFileError(f"{path.name}: cannot be read ({e})") from e
+    left_out = OBJECTS_LEFT_OUT.get(model.package)
+    if left_out is not None:
+        scene = trimesh.Scene(
+            [
+                scene.geometry[geom].copy().apply_transform(transform)
+                for node in scene.graph.nodes_geometry
+                if not left_out.search(node)
+                for transform, geom in [scene.graph[node]]
+            ]
+        )
     if not scene.geometry:
         raise ShapeFileError(f"{path.name}: contains no triangles")
     scene.apply_transform(model.canonical_rotation())
@@ -140,10 +154,13 @@ def assign_splits(models: list[RealModel]) -> dict[str, str]:
     """uid -> split, by model and per category, fixed by each uid's hash (REAL_SPLITS). Each
     SPLIT_GROUP of packages draws apart: a source added later never moves an earlier model."""
     out = {}
-    groups = {(SPLIT_GROUP.get(m.package, 0), m.category) for m in models}
-    for group in sorted(groups):
+
+    def group_of(m: RealModel) -> tuple[int, str]:
+        return SPLIT_GROUP.get(m.package, 0), m.split_as or m.category
+
+    for group in sorted({group_of(m) for m in models}):
         ms = sorted(
-            (m for m in models if (SPLIT_GROUP.get(m.package, 0), m.category) == group),
+            (m for m in models if group_of(m) == group),
             key=RealModel.split_key,
         )
         n_test = max(1, round(REAL_SPLITS["test"] * len(ms)))

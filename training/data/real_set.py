@@ -9,7 +9,8 @@ renders, split by model, with a manifest of where every model came from.
                                the catalogues carry no attributes), background [N, V] (the kind
                                of background of each render: white, plain, gradient, photo, ...)
     real_manifest.json         every model: uid, package, source file, creator, licence, category,
-                               split; plus dropped duplicates and files that failed, with reasons
+                               split; plus dropped duplicates, files left out (not objects of
+                               their category) and files that failed, with reasons
 Train models get TRAIN_VIEWS renders on the training background pool; val and test models get
 EVAL_VIEWS held-out renders: half on white or plain backgrounds, half on photographs from a
 package no training step sees (training/data/photo.py).
@@ -47,8 +48,9 @@ log = logging.getLogger(__name__)
 # and the held-out photographs for evaluation backgrounds
 TOOL_PACKAGES = ("assimp-utils", "libosmesa6", "mate-backgrounds")
 # bump when the sources, conversion, voxelisation or rendering change (1: bundles up to 3.11.0,
-# real-41a558cdd1; 2: minetest-mod-homedecor added)
-REAL_DATA_VERSION = 2
+# real-41a558cdd1; 2: minetest-mod-homedecor added; 3: flightgear-data-models' boats, cabinets,
+# the aircraft's loose parts, lights and balloons left out)
+REAL_DATA_VERSION = 3
 WIDE_VIEWS = 4  # wide photographs per held-out model (evaluation only: wide_photos)
 
 
@@ -219,14 +221,19 @@ def build_real(
     keep, duplicates = drop_duplicates(models, voxels)
     models, voxels = [models[i] for i in keep], voxels[keep]
     splits = assign_splits(models)
+    # files that are not objects of their category leave only now: each kept model's split and
+    # row (its renders' seed) are what they were when those files were still counted
+    left_out = {m.uid: m.leave_out for m in models if m.leave_out}
+    kept = [i for i, m in enumerate(models) if not m.leave_out]
     # 3. renders, then one file per split
-    jobs = [(m, splits[m.uid], cfg, cache, i) for i, m in enumerate(models)]
+    jobs = [(models[i], splits[models[i].uid], cfg, cache, i) for i in kept]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        renders = list(tqdm(pool.map(_render_job, jobs), total=len(jobs), desc="render"))
+        done = list(tqdm(pool.map(_render_job, jobs), total=len(jobs), desc="render"))
+    renders = dict(zip(kept, done, strict=True))
     out.mkdir(parents=True, exist_ok=True)
     n_attrs = len(_attribute_names())
     for split in ("train", "val", "test"):
-        rows = [i for i, m in enumerate(models) if splits[m.uid] == split]
+        rows = [i for i in kept if splits[models[i].uid] == split]
         np.savez(
             out / f"real-{split}.npz",
             voxels=np.stack([np.packbits(voxels[i].reshape(-1)) for i in rows]),
@@ -241,15 +248,16 @@ def build_real(
         "key": cfg.key(),
         "config": asdict(cfg),
         "packages": list(source_packages(cfg.nonfree)),
-        "models": [{**m.to_dict(), "split": splits[m.uid], "row": i} for i, m in enumerate(models)],
+        "models": [{**models[i].to_dict(), "split": splits[models[i].uid], "row": i} for i in kept],
         "counts": {
             s: {
-                c: sum(1 for m in models if m.category == c and splits[m.uid] == s)
+                c: sum(1 for i in kept if models[i].category == c and splits[models[i].uid] == s)
                 for c in CATEGORY_NAMES
             }
             for s in ("train", "val", "test")
         },
         "duplicates_dropped": duplicates,
+        "left_out": left_out,
         "failed": failed,
         "build_seconds": round(time.perf_counter() - start, 1),
     }

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,20 +38,33 @@ import numpy as np
 from training.data import minetest
 
 SH3D_NONFREE = "sweethome3d-furniture-nonfree"
-PACKAGES = ("sweethome3d-furniture", "flightgear-data-ai", "torcs-data", minetest.PACKAGE)
+MARITIME_PACKAGE = "flightgear-data-models"
+PACKAGES = (
+    "sweethome3d-furniture", "flightgear-data-ai", "torcs-data", minetest.PACKAGE, MARITIME_PACKAGE
+)  # fmt: skip
 SH3D_ROOT = Path("/usr/share/sweethome3d/furniture")
 DPKG_INFO = Path("/var/lib/dpkg/info")
 # Packages added after the first real dataset draw their split apart from the earlier ones
 # (training.data.real_convert.assign_splits), so adding a source never moves an earlier model.
-SPLIT_GROUP = {SH3D_NONFREE: 1, minetest.PACKAGE: 2}
+SPLIT_GROUP = {SH3D_NONFREE: 1, minetest.PACKAGE: 2, MARITIME_PACKAGE: 3}
 FLIGHTGEAR_ROOT = Path("/usr/share/games/flightgear/AI/Aircraft")
+FLIGHTGEAR_MODELS_ROOT = Path("/usr/share/games/flightgear/Models")
 TORCS_ROOT = Path("/usr/share/games/torcs/cars")
 # nose/front direction of each source, as a rotation about y that turns it to +z
-_Y_TURN = {"+z": 0.0, "-x": np.pi / 2, "+x": -np.pi / 2}
+_Y_TURN = {"+z": 0.0, "-x": np.pi / 2, "+x": -np.pi / 2, "-z": np.pi}
+# flightgear-data-models' vessels modelled along z rather than FlightGear's x (aft): their bow,
+# the narrower end (measured on their voxels: the end tenth's occupied voxels), by file stem
+_MARITIME_FRONTS = {
+    "LargeFerry": "-z", "MerchantLivestockCarrier": "-z", "barge": "+z", "Carrier_A01": "-z",
+    "LCM6": "-z", "LHA1": "-z", "MaritimePrepositioningForceShip": "-z", "PSC9": "-z",
+}  # fmt: skip
 
 # Catalogue name -> category. Checked in order; the first rule whose pattern matches the
 # lower-cased name wins; category None drops the model (not one of ours, or ambiguous).
 LABEL_RULES: tuple[tuple[str, str | None], ...] = (
+    # closed storage first (from data version 3): "Glass door cabinet" is a cabinet, not a door
+    (r"\bcabinet|cupboard|wardrobe|dresser|chest of drawers|\bdrawers\b|^chest$|sideboard|"
+     r"commode|nightstand|bedside table|\blocker\b", "cabinet"),
     (r"table tennis|table fan|tablet|football table|pool table|wheelchair|cup cake|"
      r"sunglasses|glasses\b|glass door|door|carpet|cardboard|card game|flashlight|"
      r"fluorescent|track light|wall (spot)?light|wall lamp|ceiling|pendant|chandelier|"
@@ -61,10 +74,11 @@ LABEL_RULES: tuple[tuple[str, str | None], ...] = (
     (r"\bchair|\bstool", "chair"),
     (r"\btable\b|\bdesk\b", "table"),
     (r"\bbed\b", "bed"),
-    (r"bookcase|\bshel(f|ves)\b|cupboard|wardrobe", "shelf"),
+    (r"bookcase|\bshel(f|ves)\b", "shelf"),
     (r"\bmug\b|\bcup\b|\bglass\b", "mug"),
     (r"\bcar\b|sedan|beetle|\bvan\b|\btruck\b", "car"),
     (r"plane\b", "airplane"),
+    (r"\bboat|\bship\b|ferry|freighter|trawler|tanker|barge", "boat"),
 )  # fmt: skip
 
 
@@ -78,9 +92,16 @@ class RealModel:
     category: str  # one of training.data.shapes.CATEGORY_NAMES
     creator: str
     licence: str
-    front: str  # the axis the model's front faces before canonicalisation: "+z", "-x", "+x"
+    front: str  # the axis its front faces before canonicalisation: "+z", "-z", "-x", "+x"
     rotation: tuple[float, ...] = (1, 0, 0, 0, 1, 0, 0, 0, 1)  # row-major 3x3 (SH3D)
     size: tuple[float, float, float] | None = None  # catalogue width, height, depth (cm)
+    # the category whose split the model draws, where its label changed after that split was
+    # fixed (a wardrobe was a shelf up to data version 2): every model keeps its split
+    split_as: str = ""
+    # why the model is left out once the splits are drawn ("" = kept): a file of a source that
+    # is not an object of its category (an aircraft's light or drop tank). It still takes its
+    # place in the split order, so leaving it out moves no other model between the splits
+    leave_out: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,6 +118,18 @@ class RealModel:
     def split_key(self) -> float:
         """A fixed number in [0, 1) from the uid: the model's place in the split order."""
         return int(hashlib.sha256(self.uid.encode()).hexdigest()[:12], 16) / 16**12
+
+
+# Up to data version 2 cupboards and wardrobes were shelves; they still draw their split as
+# shelves (RealModel.split_as), so the cabinet category moved no model between the splits
+_SHELF_UP_TO_V2 = r"bookcase|\bshel(f|ves)\b|cupboard|wardrobe"
+
+
+def split_as(name: str, category: str) -> str:
+    """The category a model draws its split in, where that is not its label ("" otherwise)."""
+    if category == "cabinet" and re.search(_SHELF_UP_TO_V2, name.lower()):
+        return "shelf"
+    return ""
 
 
 def label(name: str) -> str | None:
@@ -170,6 +203,7 @@ def sweethome3d_models(
                     front="+z",
                     rotation=tuple(float(x) for x in rot.split()) if rot else RealModel.rotation,
                     size=size,  # type: ignore[arg-type]
+                    split_as=split_as(name, category),
                 )
             )
     return models
@@ -197,11 +231,53 @@ def _game_models(
     ]
 
 
+# files under AI/Aircraft that are not an aircraft (data version 3): lights and beacons, stores and
+# loose parts (a bomb, drop and wing tanks, wheels, an exhaust, a refuelling probe, a towed
+# banner, the Space Shuttle's engines and pods), hot-air balloons, and a ferry (the same model
+# is a boat in flightgear-data-models)
+_NOT_AIRCRAFT = re.compile(  # on the path below AI/Aircraft
+    r"(^|/)(lights?|refueling|balloon|ferry)/|/(bomb-\d+|droptank|tank|wheels|exhaust|banner|"
+    r"omspods|ssme|toggle-white|flash|beacon|strobe|navl|navr|navback|taxi)\.ac$",
+    re.IGNORECASE,
+)
+
+
 def flightgear_models(root: Path = FLIGHTGEAR_ROOT) -> list[RealModel]:
+    """Every AC3D file of the AI aircraft, those that are not an aircraft marked ``leave_out``
+    (they keep their place in the split order: see RealModel)."""
     files = sorted(p for p in Path(root).rglob("*.ac") if "light" not in p.stem.lower())
-    return _game_models(
+    models = _game_models(
         files, root, "flightgear-data-ai", "airplane", "FlightGear contributors", "GPL-2+", "-x"
     )
+    return [
+        replace(m, leave_out="not an aircraft (a part, light, store, balloon or boat)")
+        if _NOT_AIRCRAFT.search(m.uid.split("/", 1)[1])
+        else m
+        for m in models
+    ]
+
+
+# objects of a source's models that are not part of the object, by name: the vessels' wake (a
+# flat sheet of water behind the stern, as long as the ship; "rect" in two naval models) and
+# their navigation lights
+OBJECTS_LEFT_OUT = {MARITIME_PACKAGE: re.compile(r"wake|light|^rect$", re.IGNORECASE)}
+
+
+def maritime_models(root: Path = FLIGHTGEAR_MODELS_ROOT) -> list[RealModel]:
+    """flightgear-data-models' ships and boats (data version 3): the civilian and naval vessels
+    of Models/Maritime (not its buoys, piers, beacons, liferafts, oil rig and iceberg; the
+    13 MB high-detail cruiser, a copy of the other one, skipped) and Models/Geometry's
+    sailboat. FlightGear's frame: x aft, like the AI aircraft (some vessels: _MARITIME_FRONTS)."""
+    files = [
+        p
+        for p in sorted((Path(root) / "Maritime").glob("*/**/*.ac"))
+        if p.relative_to(root).parts[1] in ("Civilian", "Military") and "high-detail" not in str(p)
+    ]
+    files += sorted((Path(root) / "Geometry").glob("sailboat*/*.ac"))
+    models = _game_models(
+        files, root, MARITIME_PACKAGE, "boat", "FlightGear contributors", "GPL-2+", "-x"
+    )
+    return [replace(m, front=_MARITIME_FRONTS.get(m.name, m.front)) for m in models]
 
 
 def torcs_models(root: Path = TORCS_ROOT) -> list[RealModel]:
@@ -232,6 +308,7 @@ def homedecor_models(root: Path = minetest.ROOT) -> list[RealModel]:
                 licence=minetest.LICENCE,
                 front="+z",
                 rotation=minetest.rotation_for(path, root) or RealModel.rotation,
+                split_as=split_as(name, category),
             )
         )
     return out
@@ -254,4 +331,4 @@ def find_models(nonfree: bool = False) -> list[RealModel]:
     # the later source last: every earlier model keeps its row (so its renders' seeds)
     nonfree_models = sweethome3d_models(package=SH3D_NONFREE) if nonfree else []
     first = sweethome3d_models() + flightgear_models() + torcs_models()
-    return first + nonfree_models + homedecor_models()
+    return first + nonfree_models + homedecor_models() + maritime_models()

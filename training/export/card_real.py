@@ -29,10 +29,18 @@ def real_data_lines(manifest: dict | None, cfg) -> list[str]:
     for m in models:
         by_pkg.setdefault(m["package"], set()).add(m["licence"])
     counts = {s: sum(c.values()) for s, c in manifest["counts"].items()}
+    left_out = manifest.get("left_out", {})  # from real data version 3
+    left = (
+        f" and leaving out {len(left_out)} files that are not objects (an aircraft's lights, "
+        "stores and loose parts, balloons)"
+        if left_out
+        else ""
+    )
     lines = [
         f"Real models ({len(models)} after dropping {len(manifest['duplicates_dropped'])} "
-        f"near-duplicates; train/val/test {counts['train']}/{counts['val']}/{counts['test']}, "
-        f"split by model), {int(100 * cfg.real_fraction)}% of every training batch, from Debian "
+        f"near-duplicates{left}; train/val/test "
+        f"{counts['train']}/{counts['val']}/{counts['test']}, split by model), "
+        f"{int(100 * cfg.real_fraction)}% of every training batch, from Debian "
         "packages, labelled from their catalogues, in the canonical frame, voxelised solid, with",
         "photo-like renders (pyrender on OSMesa, the models' own materials, random light and",
         "view, backgrounds from the packages' textures; the test renders use photographs from",

@@ -79,7 +79,9 @@ def test_sofa_armrests_widen_it() -> None:
 @pytest.mark.parametrize(
     ("name", "attr"),
     [("table", "has_shelf"), ("bed", "has_headboard"), ("mug", "has_handle"),
-     ("car", "has_spoiler"), ("airplane", "has_tail_fin"), ("shelf", "has_doors")],
+     ("car", "has_spoiler"), ("airplane", "has_tail_fin"), ("shelf", "has_doors"),
+     ("boat", "has_mast"), ("boat", "has_deckhouse"),
+     ("boat", "has_cargo")],
 )  # fmt: skip
 def test_binary_attribute_adds_voxels(name: str, attr: str) -> None:
     on, off = _added(name, attr)
@@ -121,3 +123,37 @@ def test_renders_vary_with_the_view_rng() -> None:
     a, _ = render(shape, np.random.default_rng(1), size=32)
     b, _ = render(shape, np.random.default_rng(2), size=32)
     assert not np.array_equal(a, b)
+
+
+def test_cabinet_drawers_and_doors_differ_at_the_front() -> None:
+    on, off = _added("cabinet", "has_drawers")
+    changed = np.nonzero((on ^ off).any(axis=(0, 1)))[0]
+    assert len(changed) and changed.min() > R // 2  # fronts and handles, at +z
+    on, off = _added("cabinet", "has_legs")  # legs instead of a plinth: open under the body
+    assert (off & ~on).sum() > 10 and (on & ~off).sum() > 0
+
+
+def test_a_boats_mast_stands_above_its_hull_ahead_of_the_deckhouse() -> None:
+    on, off = _added("boat", "has_mast")
+    mast = on & ~off
+    ys = np.nonzero(mast.any(axis=(0, 2)))[0]
+    assert ys.max() > np.nonzero(off.any(axis=(0, 2)))[0].max()  # taller than the rest
+    on, off = _added("boat", "has_deckhouse")
+    house = np.nonzero((on & ~off).any(axis=(0, 1)))[0]
+    assert house.max() < R // 2  # aft (-z): the bow points to +z
+
+
+@pytest.mark.parametrize("name", ["airplane", "lamp", "mug"])
+def test_photographed_shapes_keep_their_thin_parts_and_carves(name: str) -> None:
+    """shape_scene (the mesh the procedural photographs are taken of): closed, facing out, and
+    every part there (wings, a lamp's pole, a mug's hollow): voxelised, it is the shape."""
+    from app.overlap import iou
+    from app.voxelize import voxelize_mesh
+    from training.data.photo import shape_scene
+
+    shape = make_shape(name, 4)
+    mesh = shape_scene(shape, np.random.default_rng(0), 64).to_geometry()
+    assert mesh.is_watertight and mesh.volume > 0
+    assert len(np.unique(mesh.visual.vertex_colors, axis=0)) >= 1
+    truth = shape.voxels(R)
+    assert iou(voxelize_mesh(mesh, R)[None], truth[None])[0] > 0.7

@@ -22,7 +22,7 @@ from training.models import prototypes
 from training.models.judge import BINARY, binary_targets
 
 NAN = math.nan
-Z = 24  # one latent dimension per binary attribute (21) and a few more
+Z = 32  # one latent dimension per binary attribute (25) and a few more
 
 
 def test_counterfactuals_toggle_each_binary_attribute_of_each_shape(tiny_data_root: Path) -> None:
@@ -110,7 +110,7 @@ def test_only_attributes_several_categories_share_are_tied() -> None:
 
 
 def test_tied_attributes_need_a_dimension_each() -> None:
-    with pytest.raises(ValueError, match="z_dim >= 21"):
+    with pytest.raises(ValueError, match=f"z_dim >= {len(BINARY)}"):
         dataclasses.replace(PRESETS["tiny"], stages=(Stage("v", 5, tie_attributes=1.0),))
     with pytest.raises(ValueError, match="does not train V or G"):
         Stage("i", 5, mode="image", tie_attributes=1.0)

@@ -72,6 +72,14 @@ CATEGORIES: tuple[Category, ...] = (
     Category("airplane", objects.airplane, (
         _b("swept_wings"), _b("has_tail_fin"), _b("has_engines"),
         Attribute("wingspan", "continuous", 1.6, 2.4))),
+    # added with real data version 3 (appended: every earlier category keeps its index, so its
+    # shapes and their seeds)
+    Category("cabinet", furniture.cabinet, (
+        _b("has_drawers"), _b("has_legs"), Attribute("height", "continuous", 0.7, 2.0),
+        Attribute("width", "continuous", 0.45, 1.6))),
+    Category("boat", objects.boat, (
+        _b("has_deckhouse"), _b("has_mast"), _b("has_cargo"),
+        Attribute("beam", "continuous", 0.14, 0.3))),
 )  # fmt: skip
 CATEGORY_NAMES: tuple[str, ...] = tuple(c.name for c in CATEGORIES)
 _BY_NAME = {c.name: c for c in CATEGORIES}

@@ -1,4 +1,4 @@
-"""Furniture families: chair, table, sofa, bed, shelf. Build frame: metres, y up, +z front.
+"""Furniture families: chair, table, sofa, bed, shelf, cabinet. Build frame: metres, y up, +z front.
 
 Each builder takes ``g`` (a numpy Generator for nuisance geometry) and ``a`` (the attribute
 values) and returns (parts, carve). Every builder draws all its random numbers first, in a fixed
@@ -156,4 +156,54 @@ def shelf(g: np.random.Generator, a: dict) -> Parts:
         parts.append(Box((0, (y0 + h) / 2, 0.005), (w / 2, (h - y0) / 2, d / 2 + 0.005), "doors"))
     if a["has_legs"]:
         parts += _legs(w, d, y0, 0.05)
+    return parts, []
+
+
+def cabinet(g: np.random.Generator, a: dict) -> Parts:
+    """A closed carcass (sideboard, chest of drawers, wardrobe): drawer fronts or doors standing
+    proud of its front, a handle on each, on legs or on a plinth."""
+    d, t = g.uniform(0.4, 0.6), g.uniform(0.02, 0.03)
+    plinth_h, leg_h = g.uniform(0.06, 0.1), g.uniform(0.12, 0.2)
+    top_over = g.uniform(0.0, 0.03)
+    w, h = a["width"], a["height"]
+    y0 = leg_h if a["has_legs"] else plinth_h
+    parts: list[Primitive] = [
+        Box((0, (y0 + h) / 2, 0), (w / 2, (h - y0) / 2, d / 2), "carcass"),
+        Box((0, h + t / 2, top_over / 2), (w / 2 + top_over, t / 2, d / 2 + top_over), "top"),
+    ]
+    if a["has_legs"]:
+        parts += _legs(w - 0.04, d - 0.04, y0, 0.045)
+    else:
+        parts.append(
+            Box((0, plinth_h / 2, 0.02), (w / 2 - 0.02, plinth_h / 2, d / 2 - 0.04), "carcass")
+        )
+    front = d / 2 + 0.012
+    if a["has_drawers"]:  # a column of drawers per 0.6 m of width, rows of about 0.2 m
+        cols, rows = max(1, round(w / 0.6)), max(2, round((h - y0) / 0.22))
+        cw, rh = w / cols, (h - y0) / rows
+        for i in range(cols):
+            for j in range(rows):
+                x, y = -w / 2 + cw * (i + 0.5), y0 + rh * (j + 0.5)
+                parts.append(Box((x, y, front), (cw / 2 - 0.012, rh / 2 - 0.012, 0.012), "fronts"))
+                parts.append(
+                    Box((x, y + rh * 0.15, front + 0.03), (cw * 0.2, 0.015, 0.02), "handles")
+                )
+    else:  # one door per 0.5 m of width, the handles beside the meeting edges
+        n = max(1, round(w / 0.5))
+        dw = w / n
+        for i in range(n):
+            x = -w / 2 + dw * (i + 0.5)
+            parts.append(
+                Box(
+                    (x, (y0 + h) / 2, front), (dw / 2 - 0.01, (h - y0) / 2 - 0.012, 0.012), "fronts"
+                )
+            )
+            hx = x + (dw / 2 - 0.06) * (1 if i % 2 == 0 else -1) * (1 if n > 1 else 0)
+            parts.append(
+                Box(
+                    (hx, y0 + (h - y0) * 0.55, front + 0.025),
+                    (0.012, min(0.12, (h - y0) * 0.15), 0.015),
+                    "handles",
+                )
+            )
     return parts, []

@@ -1,4 +1,4 @@
-"""Object families: lamp, mug, car, airplane. Same conventions as ``furniture.py``."""
+"""Object families: lamp, mug, car, airplane, boat. Same conventions as ``furniture.py``."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def mug(g: np.random.Generator, a: dict) -> Parts:
         parts.append(Torus((r, y0 + h / 2, 0), handle_r, handle_t, "handle", axis="z"))
     if a["has_saucer"]:
         parts.append(Cylinder((0, 0.025, 0), saucer_r, 0.025, "saucer"))
-    return parts, carve
+    return parts, []
 
 
 def car(g: np.random.Generator, a: dict) -> Parts:
@@ -89,7 +89,7 @@ def car(g: np.random.Generator, a: dict) -> Parts:
         parts.append(Box((0, top + 0.14, zs), (w / 2 - 0.02, 0.02, 0.08), "spoiler"))
         for x in (-w / 3, w / 3):
             parts.append(Box((x, top + 0.07, zs), (0.02, 0.07, 0.03), "spoiler"))
-    return parts, carve
+    return parts, []
 
 
 def airplane(g: np.random.Generator, a: dict) -> Parts:
@@ -119,5 +119,70 @@ def airplane(g: np.random.Generator, a: dict) -> Parts:
         for side in (-1, 1):
             parts.append(
                 Cylinder((side * span * 0.22, y - 0.1, 0.12), 0.06, 0.16, "engines", axis="z")
+            )
+    return parts, []
+
+
+def boat(g: np.random.Generator, a: dict) -> Parts:
+    """A hull (a straight-sided stern body and a rounded, pointed bow) with, as its attributes
+    say, a deckhouse (with a funnel on some), a mast with a sail, cargo stacked on deck."""
+    length, depth = g.uniform(2.0, 2.6), g.uniform(0.22, 0.32)
+    house_l, house_h = g.uniform(0.3, 0.5), g.uniform(0.18, 0.3)
+    mast_h, funnel_r = g.uniform(0.9, 1.3), g.uniform(0.05, 0.08)
+    cargo_h, funnel = g.uniform(0.12, 0.2), g.random() < 0.5
+    beam = a["beam"] * length
+    bow = length * 0.35  # the bow's share of the length
+    zb = length / 2 - bow  # where the straight sides end
+    parts: list[Primitive] = [
+        Box(
+            (0, depth / 2, (zb - length / 2) / 2),
+            (beam / 2, depth / 2, (zb + length / 2) / 2),
+            "hull",
+        ),
+        Ellipsoid((0, depth / 2, zb), (beam / 2, depth / 2, bow), "hull"),
+    ]
+    # the stem: a blade along the bow's centreline keeps its point at full depth
+    parts.append(Box((0, depth / 2, zb + bow * 0.45), (0.02, depth / 2, bow * 0.45), "hull"))
+    z_house = -length / 2 + house_l / 2 + 0.12
+    if a["has_deckhouse"]:  # the funnel is nuisance geometry (three binary attributes at most)
+        parts.append(
+            Box(
+                (0, depth + house_h / 2, z_house),
+                (beam * 0.42, house_h / 2, house_l / 2),
+                "deckhouse",
+            )
+        )
+        parts.append(
+            Box(
+                (0, depth + house_h + 0.04, z_house + 0.03),
+                (beam * 0.32, 0.04, house_l * 0.35),
+                "deckhouse",
+            )
+        )
+        if funnel:
+            y = depth + house_h + 0.16
+            parts.append(Cylinder((0, y, z_house - house_l * 0.2), funnel_r, 0.14, "funnel"))
+    if a["has_mast"]:
+        zm = zb - 0.1
+        parts.append(Cylinder((0, depth + mast_h / 2, zm), 0.018, mast_h / 2, "mast"))
+        sail_l = min(length * 0.4, zm - z_house)
+        parts.append(
+            Box(
+                (0, depth + 0.08 + mast_h * 0.42, zm - sail_l / 2),
+                (0.012, mast_h * 0.4, sail_l / 2),
+                "sail",
+            )
+        )
+    if a["has_cargo"]:  # containers between the deckhouse and the bow
+        z0, z1 = z_house + house_l / 2 + 0.06, zb - (0.25 if a["has_mast"] else 0.0)
+        n = max(1, int((z1 - z0) / 0.3))
+        cl = (z1 - z0) / n
+        for i in range(n):
+            parts.append(
+                Box(
+                    (0, depth + cargo_h / 2, z0 + cl * (i + 0.5)),
+                    (beam * 0.4, cargo_h / 2, cl / 2 - 0.015),
+                    "cargo",
+                )
             )
     return parts, []

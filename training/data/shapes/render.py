@@ -84,6 +84,16 @@ def _colour(rng: np.random.Generator) -> np.ndarray:
     return np.asarray(Image.fromarray(hsv.astype(np.uint8), "HSV").convert("RGB"))[0, 0] / 255.0
 
 
+def part_colours(shape: Shape, rng: np.random.Generator) -> np.ndarray:
+    """A colour per primitive of ``shape`` [P, 3] in [0, 1]: one per named part (the same
+    for the whole object a third of the time)."""
+    labels = sorted({prim.part for prim in shape.parts})
+    same = rng.random() < 0.33
+    base = _colour(rng)
+    palette = {lab: (base if same else _colour(rng)) for lab in labels}
+    return np.stack([palette[prim.part] for prim in shape.parts])
+
+
 def background(rng: np.random.Generator, n: int) -> np.ndarray:
     """A background [n, n, 3] float in [0, 1]: plain, gradient, texture, clutter or room."""
     kind = rng.integers(0, 5)
@@ -142,14 +152,10 @@ def render(
     n = size * supersample
     eye, dirs = camera_rays(view, n)
     # 1. albedo per named part (one colour for the whole object a third of the time)
-    labels = sorted({prim.part for prim in shape.parts})
     if plain:
-        palette = {lab: np.array([0.62, 0.66, 0.74]) for lab in labels}
+        albedo = np.tile([0.62, 0.66, 0.74], (len(shape.parts), 1))
     else:
-        same = rng.random() < 0.33
-        base = _colour(rng)
-        palette = {lab: (base if same else _colour(rng)) for lab in labels}
-    albedo = np.stack([palette[prim.part] for prim in shape.parts])  # [P, 3]
+        albedo = part_colours(shape, rng)  # [P, 3]
     # 2. lighting: ambient + a key light from the camera's side + a little specular
     light = eye / np.linalg.norm(eye) + (rng.normal(0, 0.6, 3) if not plain else [0.5, 1.0, 0.3])
     light = light / np.linalg.norm(light)
