@@ -23,6 +23,8 @@ COPY training ./training
 # hadolint ignore=DL3013
 RUN pip install '.[triton]'
 COPY models/gan3d-cpu ./models/gan3d-cpu
+# the 64^3 bundle too: GAN3D_BUNDLE_DIR=/srv/gan3d/models/gan3d-cpu64 serves it
+COPY models/gan3d-cpu64 ./models/gan3d-cpu64
 RUN groupadd --gid 10001 gan3d \
     && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin gan3d
 USER 10001:10001
@@ -54,6 +56,8 @@ COPY training ./training
 RUN pip install '.[gpu,triton]' \
     && pip install --force-reinstall --no-deps "onnxruntime-gpu==${ORT_GPU_VERSION}"
 COPY models/gan3d-cpu ./models/gan3d-cpu
+# the 64^3 bundle too: GAN3D_BUNDLE_DIR=/srv/gan3d/models/gan3d-cpu64 serves it
+COPY models/gan3d-cpu64 ./models/gan3d-cpu64
 RUN groupadd --gid 10001 gan3d \
     && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin gan3d
 USER 10001:10001

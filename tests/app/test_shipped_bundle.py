@@ -1,4 +1,5 @@
-"""The shipped default bundle (models/gan3d-cpu): verifies, generates, and reconstructs."""
+"""The shipped bundles (models/gan3d-cpu, the default at 32^3, and models/gan3d-cpu64 at 64^3):
+each verifies, generates, and reconstructs."""
 
 from __future__ import annotations
 
@@ -16,18 +17,24 @@ from app.main import create_app
 from app.settings import DEFAULT_BUNDLE_DIR, Settings
 from tests.app.test_glb_validator import validate
 
-BUNDLE = Path(__file__).resolve().parents[2] / DEFAULT_BUNDLE_DIR
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = (ROOT / DEFAULT_BUNDLE_DIR, ROOT / "models/gan3d-cpu64")
+
+
+@pytest.fixture(scope="module", params=SHIPPED, ids=lambda p: p.name)
+def bundle(request: pytest.FixtureRequest) -> Path:
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
-    settings = Settings(bundle_dir=BUNDLE, providers=["CPUExecutionProvider"], max_batch=8)
+def client(bundle: Path) -> Iterator[TestClient]:
+    settings = Settings(bundle_dir=bundle, providers=["CPUExecutionProvider"], max_batch=8)
     with TestClient(create_app(settings)) as c:
         yield c
 
 
-def test_shipped_bundle_verifies_and_is_trained() -> None:
-    m = verify(BUNDLE)
+def test_shipped_bundle_verifies_and_is_trained(bundle: Path) -> None:
+    m = verify(bundle)
     assert m.training is not None and m.training.steps > 1000
     assert m.metrics["reconstruction_iou_mean"] > 0.3  # trained, not random weights
 
@@ -89,7 +96,7 @@ def test_a_real_mesh_round_trips_through_encode(client: TestClient) -> None:
     from app.overlap import iou
     from app.voxelize import load_mesh, voxelize_mesh
 
-    data = (BUNDLE.parents[1] / "examples" / "chair.obj").read_bytes()
+    data = (ROOT / "examples" / "chair.obj").read_bytes()
     r = client.post("/v1/encode", files={"shape": ("chair.obj", data)})
     assert r.status_code == 200, r.text
     body = {"terms": [{"weight": 1, "ref": {"latent": r.json()["latent"]}}],
@@ -101,7 +108,9 @@ def test_a_real_mesh_round_trips_through_encode(client: TestClient) -> None:
     assert iou(pred[None], truth[None])[0] > 0.5
 
 
-def test_the_shipped_segmenter_finds_objects_in_busy_renders(client: TestClient) -> None:
+def test_the_shipped_segmenter_finds_objects_in_busy_renders(
+    client: TestClient, bundle: Path
+) -> None:
     """Fresh renders of test-split shapes: the shipped segmenter's mask against the render's
     own, and /v1/reconstruct uses it where the background is too busy for the colour rule."""
     import onnxruntime as ort
@@ -110,7 +119,7 @@ def test_the_shipped_segmenter_finds_objects_in_busy_renders(client: TestClient)
     from training.data.shapes import CATEGORY_NAMES, make_shape
     from training.data.shapes.render import render
 
-    sess = ort.InferenceSession(str(BUNDLE / "segmenter.onnx"))
+    sess = ort.InferenceSession(str(bundle / "segmenter.onnx"))
     scores, masks_used = [], []
     names = client.get("/v1/model").json()["categories"]
     for name in names:
@@ -148,6 +157,6 @@ def test_a_landscape_is_not_recognised_and_a_table_is(client: TestClient) -> Non
     assert len(r.json()["closest"]) == 3 and "category=any" in r.json()["detail"]
     r = client.post("/v1/reconstruct", files=files, data={"category": "any"})
     assert r.status_code == 200
-    table = (Path(__file__).resolve().parents[2] / "examples/table.png").read_bytes()
+    table = (ROOT / "examples/table.png").read_bytes()
     r = client.post("/v1/reconstruct", files={"image": ("table.png", table, "image/png")})
     assert r.status_code == 200 and r.headers["x-gan3d-category"] == "table"

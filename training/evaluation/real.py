@@ -28,7 +28,7 @@ from torch import nn
 
 from app.bundle import ImageSpec
 from app.fitting import DEFAULT_FIT_STEPS, DEFAULT_FIXED_POINT_STEPS, Adam, fixed_point_step
-from app.images import SEGMENT_PASSES, find_object
+from app.images import SEGMENT_PASSES, ImageInputError, find_object
 from app.latents import MixturePrior
 from app.meshing import (
     DEFAULT_JOIN_LEVEL,
@@ -68,21 +68,29 @@ def service_inputs(
     segmenter: nn.Module | None = None,
     size: int | None = None,
     passes: int = SEGMENT_PASSES,
+    refused: list[int] | None = None,
 ) -> np.ndarray:
     """[N, H, W, 3] uint8 photos -> [N, 3, S, S] float32 exactly as /v1/reconstruct prepares an
     upload (app/images.py find_object: object mask from the border colour, else from the
     ``segmenter`` when there is one, square crop at the training fill, normalised); S = ``size``
-    (the encoder's input side), by default the photos' own; ``passes``: the segmenter's looks."""
+    (the encoder's input side), by default the photos' own; ``passes``: the segmenter's looks.
+    A photo the service refuses with a 400 (one flat colour: in real data version 2, one render
+    of an aircraft's beacon light, a file version 3 leaves out) gives zeros, and its index is
+    appended to ``refused``."""
     spec = ImageSpec(size=size or images.shape[1])
 
     def segment(x: np.ndarray) -> np.ndarray:
         return torch.sigmoid(segmenter(torch.from_numpy(x[None])))[0, 0].numpy()
 
-    done = [
-        find_object(Image.fromarray(im), spec, segment if segmenter else None, passes)
-        for im in images
-    ]
-    return np.stack([x for x, _ in done])
+    out = np.zeros((len(images), 3, spec.size, spec.size), np.float32)
+    cut_out = segment if segmenter else None
+    for i, im in enumerate(images):
+        try:
+            out[i] = find_object(Image.fromarray(im), spec, cut_out, passes)[0]
+        except ImageInputError:
+            if refused is not None:
+                refused.append(i)
+    return out
 
 
 def one_piece_meshes(probs: np.ndarray, threshold: float) -> np.ndarray:
@@ -207,13 +215,15 @@ def _single_view(
     cats = real_test["category"].astype(int)
     n, views = real_test["images"].shape[:2]
     imgs = real_test["images"].reshape(n * views, *real_test["images"].shape[2:])
-    x = service_inputs(imgs, nets.get("S"))
+    turned_away: list[int] = []
+    x = service_inputs(imgs, nets.get("S"), refused=turned_away)
+    refused = np.isin(np.arange(len(imgs)), turned_away)  # answered with a 400: misses here
     probs = decode(g, service_codes(e, x, bank_categories))
     rec = probs > t_img
     gt_v, cat_v = np.repeat(gt, views, axis=0), np.repeat(cats, views)
-    scores = iou(rec, gt_v)
+    scores = np.where(refused, 0.0, iou(rec, gt_v))
     pc, _ = judge.predict(rec)
-    right = pc.argmax(1) == cat_v
+    right = (pc.argmax(1) == cat_v) & ~refused
     whole = one_piece_meshes(probs, t_img)
     kinds = real_test["background"].reshape(-1)
     groups = {"plain": np.isin(kinds, PLAIN_BACKGROUNDS), "photo": kinds == "photo"}
@@ -223,6 +233,7 @@ def _single_view(
             "iou": float(scores[sel].mean()),
             "category_accuracy": float(right[sel].mean()),
             "renders": int(sel.sum()),
+            "refused": int((sel & refused).sum()),
             # what a GLB request returns: the answer's default mesh in one piece
             "single_piece_mesh": float(whole[sel].mean()),
             "per_category_iou": {
@@ -237,7 +248,7 @@ def _single_view(
     if bank_categories is not None:
         # the service's guess (X-Gan3d-Category): the category with most softmax mass
         mass = category_mass(e, x, bank_categories, len(CATEGORY_NAMES))
-        guess_right = mass.argmax(1) == cat_v
+        guess_right = (mass.argmax(1) == cat_v) & ~refused
         for name, sel in groups.items():
             recon[name]["guess_accuracy"] = float(guess_right[sel].mean())
             recon[name]["guess_mean_probability"] = float(mass[sel].max(1).mean())
@@ -245,6 +256,7 @@ def _single_view(
         hinted = iou(decode(g, hinted_codes(e, x, bank_categories, named)) > t_img, gt_v)
         # ... and the blend of every prototype (category=any: the encoder's own answer)
         every = iou(decode(g, every_codes(e, x, bank_categories)) > t_img, gt_v)
+        hinted, every = np.where(refused, 0.0, hinted), np.where(refused, 0.0, every)
         for name, sel in groups.items():
             recon[name]["iou_with_category_hint"] = float(hinted[sel].mean())
             recon[name]["iou_all_prototypes"] = float(every[sel].mean())

@@ -80,14 +80,18 @@ def bundle_segmenter(bundle_dir: Path, manifest) -> Callable[[np.ndarray], np.nd
 
 
 def framed_inputs(photos: np.ndarray, spec: ImageSpec, segmenter) -> np.ndarray:
-    """[N, H, W, 3] uint8 renders -> [N, 3, S, S] float32 as /v1/reconstruct frames uploads
-    (app/images.py, with ``segmenter`` from :func:`bundle_segmenter`)."""
+    """[N, H, W, 3] uint8 renders -> [M, 3, S, S] float32 as /v1/reconstruct frames uploads
+    (app/images.py, with ``segmenter`` from :func:`bundle_segmenter`); the renders the service
+    refuses with a 400 (one flat colour, as a few of real data version 2's are) left out."""
     out = []
     for rgb in photos:
         buf = io.BytesIO()
         Image.fromarray(rgb).save(buf, "PNG")
         pic = images.decode(buf.getvalue(), max_pixels=10**8)
-        out.append(images.find_object(pic, spec, segmenter)[0])
+        try:
+            out.append(images.find_object(pic, spec, segmenter)[0])
+        except images.ImageInputError:
+            continue
     return np.stack(out)
 
 

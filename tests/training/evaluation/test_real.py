@@ -143,6 +143,14 @@ def test_service_inputs_match_the_training_normalisation() -> None:
     assert abs(ys.mean() - 15.5) < 2 and abs(xs.mean() - 15.5) < 2
 
 
+def test_a_photo_the_service_refuses_is_reported_not_a_crash() -> None:
+    img = np.full((2, 32, 32, 3), 255, np.uint8)
+    img[0, 8:24, 6:26] = (40, 90, 160)  # an object; the second photo is one flat colour
+    refused: list[int] = []
+    x = service_inputs(img, refused=refused)
+    assert refused == [1] and not x[1].any() and x[0].any()
+
+
 class _RedderThanGreen(torch.nn.Module):
     """A rule for a segmenter: the red things (network input -> mask logits)."""
 
