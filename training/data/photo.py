@@ -33,7 +33,7 @@ from app.images import TARGET_FILL
 from training.data.real_sources import SH3D_ROOT
 from training.data.shapes.render import background as procedural_background
 from training.data.shapes.render import part_colours
-from training.data.shapes.sdf import Shape
+from training.data.shapes.sdf import Shape, cell_centres
 
 SUPERSAMPLE = 2
 BACKGROUND_KINDS = ("white", "plain", "gradient", "photo", "clutter")
@@ -96,11 +96,6 @@ def training_pool(n: int) -> list[np.ndarray]:
     return training_textures(sorted(SH3D_ROOT.glob("*.sh3f")), n)
 
 
-def _grid(r: int) -> np.ndarray:
-    c = (np.arange(r) + 0.5) / r * 2.0 - 1.0
-    return np.stack(np.meshgrid(c, c, c, indexing="ij"), axis=-1).reshape(-1, 3)
-
-
 def _sdf_near_surface(shape: Shape, r: int, k: int = 4) -> np.ndarray:
     """The shape's signed distance at the centres of an [r, r, r] grid, exact within a band
     around the surface and the coarse grid's value (r / k a side) elsewhere: a distance changes
@@ -109,10 +104,10 @@ def _sdf_near_surface(shape: Shape, r: int, k: int = 4) -> np.ndarray:
     bound) is on the same side; marching cubes reads only the sign there. ~5x fewer
     evaluations at r = 64."""
     rc = r // k
-    coarse = shape.sdf(_grid(rc)).reshape(rc, rc, rc)
+    coarse = shape.sdf(cell_centres(rc)).reshape(rc, rc, rc)
     sdf = coarse.repeat(k, 0).repeat(k, 1).repeat(k, 2)
     near = np.abs(sdf) <= 1.5 * np.sqrt(3) / rc + 4.0 / r
-    sdf[near] = shape.sdf(_grid(r)[near.reshape(-1)])
+    sdf[near] = shape.sdf(cell_centres(r)[near.reshape(-1)])
     return sdf
 
 
@@ -134,6 +129,12 @@ def shape_scene(shape: Shape, rng: np.random.Generator, resolution: int) -> trim
     rgba = np.concatenate([colours, np.ones((len(colours), 1))], axis=1)
     mesh = trimesh.Trimesh(verts, faces, vertex_colors=(rgba * 255).astype(np.uint8))
     return trimesh.Scene(mesh)
+
+
+@functools.lru_cache(maxsize=1)
+def evaluation_pool(n: int) -> list[np.ndarray]:
+    """evaluation_photos(n), once per process (the workers rendering held-out models)."""
+    return evaluation_photos(n)
 
 
 def evaluation_photos(size: int) -> list[np.ndarray]:

@@ -95,9 +95,9 @@ def make_sample(cfg: DataConfig, category: str, seed: int) -> dict[str, np.ndarr
     # backgrounds), from a mesh of the shape coloured by part
     scene = shape_scene(shape, np.random.default_rng([cat, int(seed), 3]), cfg.image_size)
     camera = Photographer(scene, size=cfg.image_size, renderer=shared_renderer(cfg.image_size))
+    pool = training_pool(cfg.image_size * SUPERSAMPLE)
     try:
         for v in range(cfg.views):
-            pool = training_pool(cfg.image_size * SUPERSAMPLE)
             rgb, mask, _ = camera.shoot(np.random.default_rng([cat, int(seed), 2, v]), pool)
             images.append(rgb)
             masks.append(mask)

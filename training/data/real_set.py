@@ -36,7 +36,6 @@ from app.voxelize import ShapeFileError
 from training.data.real_convert import assign_splits, drop_duplicates, load_scene, voxelize_mesh
 from training.data.real_sources import (
     SH3D_NONFREE,
-    SH3D_ROOT,
     RealModel,
     find_models,
     source_packages,
@@ -149,18 +148,16 @@ def _render(
     n: int,
     own: bool | None = None,
 ) -> dict[str, np.ndarray]:
-    from training.data.photo import Photographer, evaluation_photos, training_textures
+    from training.data.photo import Photographer, evaluation_pool, training_pool
 
     ph = Photographer(load_scene(model, cache), size=cfg.image_size)
     images, masks, kinds = [], [], []
     try:
         if split == "train":
-            pool = _cached_pool(
-                "train", lambda: training_textures(sorted(SH3D_ROOT.glob("*.sh3f")), n)
-            )
+            pool = training_pool(n)
             shots = [ph.shoot(rng, pool, own_materials=own) for _ in range(cfg.train_views)]
         else:  # held out: other backgrounds (photographs no training step sees) and lights
-            pool = _cached_pool("eval", lambda: evaluation_photos(n))
+            pool = evaluation_pool(n)
             half = cfg.eval_views // 2
             shots = [
                 ph.shoot(
@@ -178,15 +175,6 @@ def _render(
         masks.append(mask)
         kinds.append(kind)
     return {"images": np.stack(images), "masks": np.stack(masks), "background": np.array(kinds)}
-
-
-_POOLS: dict[str, list[np.ndarray]] = {}
-
-
-def _cached_pool(name: str, make) -> list[np.ndarray]:  # per worker process
-    if name not in _POOLS:
-        _POOLS[name] = make()
-    return _POOLS[name]
 
 
 def build_real(

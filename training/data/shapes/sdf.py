@@ -144,6 +144,13 @@ Primitive = Box | Cylinder | Frustum | Ellipsoid | Torus
 # at 32^3 the outer voxel layer stays empty.
 
 
+def cell_centres(resolution: int) -> np.ndarray:
+    """The centres of an [R, R, R] grid's cells over [-1, 1]^3 -> [R^3, 3], in C order (x, y,
+    z)."""
+    c = (np.arange(resolution) + 0.5) / resolution * 2.0 - 1.0
+    return np.stack(np.meshgrid(c, c, c, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
 @dataclass(frozen=True)
 class Shape:
     """Union of ``parts`` minus union of ``carve``, normalised into [-1, 1]^3."""
@@ -184,7 +191,6 @@ class Shape:
         """Solid occupancy: a voxel is set when the solid reaches into its cell (the surface is
         within half a voxel of its centre), so parts thinner than a voxel are never lost.
         -> [R, R, R] bool, axes (x, y, z), y up, +z front."""
-        c = (np.arange(resolution) + 0.5) / resolution * 2.0 - 1.0
-        grid = np.stack(np.meshgrid(c, c, c, indexing="ij"), axis=-1).reshape(-1, 3)
-        inside = self.sdf(grid, frame=frame) < 1.0 / resolution  # half of the voxel size 2 / R
+        # within half of the voxel size 2 / R
+        inside = self.sdf(cell_centres(resolution), frame=frame) < 1.0 / resolution
         return inside.reshape(resolution, resolution, resolution)
